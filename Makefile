@@ -1,0 +1,53 @@
+# InfraPrism: `make run` serves the API, `make test` runs lint and the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Tests run against real PostgreSQL and Redis (local servers unless these are set).
+TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/infraprism)
+TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
+
+.PHONY: run worker test lint fmt bench soak migrate clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py ensure_demo --port $(PORT)
+	$(PY) -m gunicorn infraprism.wsgi:application --bind $(HOST):$(PORT) --workers 2 \
+		--threads 4 --access-logfile - --error-logfile - --log-level warning
+
+worker: $(STAMP)
+	$(VENV)/bin/celery -A infraprism worker --beat --loglevel INFO --concurrency 2 \
+		--schedule var/celerybeat-schedule
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/run_all.py
+
+soak: $(STAMP)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(VENV)/bin/pytest -p no:cacheprovider -m soak tests/reliability
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

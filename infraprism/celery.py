@@ -1,0 +1,25 @@
+"""The Celery app: Redis broker, JSON only, no result backend, beat schedule in code."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "infraprism.settings")
+
+app = Celery("infraprism")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _beat_schedule(sender: Celery, **_: object) -> None:
+    from django.conf import settings
+
+    sender.conf.beat_schedule = {
+        "sessions-sweep": {
+            "task": "sessions.sweep",
+            "schedule": settings.ROLLUP_SWEEP_SECONDS,
+            # A sweep that cannot start before the next one is due is pointless.
+            "options": {"expires": settings.ROLLUP_SWEEP_SECONDS},
+        },
+    }

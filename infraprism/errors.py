@@ -1,0 +1,52 @@
+"""One JSON error shape for every 4xx/5xx the API returns.
+
+    {"error": "<code>", "detail": "<plain words>", "errors": {"<field>": ["<reason>", ...]}}
+
+`errors` is present when specific fields or query parameters are at fault.
+"""
+
+from typing import Any
+
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def error_body(code: str, detail: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": code, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {
+            str(k): [str(v) for v in (vals if isinstance(vals, list) else [vals])]
+            for k, vals in detail.items()
+        }
+    return {}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        first = next(iter(errors.items()), None)
+        detail = f"{first[0]}: {first[1][0]}" if first else "Invalid request."
+        response.data = error_body("invalid_request", detail, errors)
+    elif isinstance(exc, exceptions.Throttled):
+        response.data = error_body(
+            "rate_limited", f"Rate limit exceeded; retry in {exc.wait or 1:.0f} seconds."
+        )
+    elif isinstance(exc, exceptions.APIException):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        response.data = error_body(str(code), str(exc.detail))
+    if response.status_code == status.HTTP_401_UNAUTHORIZED:
+        response["WWW-Authenticate"] = "Bearer"
+    return response

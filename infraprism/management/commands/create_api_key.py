@@ -1,0 +1,34 @@
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from infraprism.models import Organization
+from infraprism.services import ScopeError, api_key_create, parse_scopes
+
+
+class Command(BaseCommand):
+    help = "Create an API key for an organization; prints the key (shown only this once)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--scopes", default="ingest,read", help="ingest, read or ingest,read")
+        parser.add_argument("--expires-in-days", type=int, default=None)
+
+    def handle(self, *args: Any, slug: str, name: str, scopes: str, **options: Any) -> None:
+        try:
+            org = Organization.objects.get(slug=slug)
+        except Organization.DoesNotExist:
+            raise CommandError(f"no organization with slug {slug!r}") from None
+        try:
+            scope_list = parse_scopes(scopes)
+        except ScopeError as exc:
+            raise CommandError(str(exc)) from None
+        days = options.get("expires_in_days")
+        expires_at = timezone.now() + timedelta(days=days) if days else None
+        _, plaintext = api_key_create(
+            organization=org, name=name, scopes=scope_list, expires_at=expires_at
+        )
+        self.stdout.write(plaintext)

@@ -1,0 +1,69 @@
+"""Request body cap (decided from Content-Length before anything parses) and request logs."""
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from infraprism.errors import error_body
+
+logger = logging.getLogger("infraprism.request")
+
+
+def _too_large() -> JsonResponse:
+    limit_mb = settings.MAX_BODY_BYTES / (1024 * 1024)
+    return JsonResponse(
+        error_body("payload_too_large", f"Request body exceeds the {limit_mb:g} MB limit."),
+        status=413,
+    )
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse(
+                error_body("invalid_request", "Content-Length header is not a number."),
+                status=400,
+            )
+        if length > settings.MAX_BODY_BYTES:
+            return _too_large()
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if isinstance(exc, RequestDataTooBig):
+            return _too_large()
+        return None
+
+
+class RequestLogMiddleware:
+    """One line per request: method, path, status, duration, organization and key prefix.
+
+    The Authorization header is never logged; only the key's non-secret display prefix is.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        principal = getattr(request, "infraprism_principal", None)
+        who = principal.log_label if principal is not None else "org=- key=-"
+        logger.info(
+            "request method=%s path=%s status=%s duration_ms=%.1f %s",
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed_ms,
+            who,
+        )
+        return response

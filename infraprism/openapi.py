@@ -1,0 +1,35 @@
+"""Shared OpenAPI pieces: the error body, the errors every endpoint can answer, the auth scheme."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorBody(serializers.Serializer):
+    error = serializers.CharField(help_text="Machine-readable code")
+    detail = serializers.CharField(help_text="What went wrong, in plain words")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Reasons per field or query parameter",
+    )
+
+
+COMMON_ERRORS = {
+    401: OpenApiResponse(ErrorBody, description="Missing, malformed, unknown, revoked or expired key"),
+    403: OpenApiResponse(ErrorBody, description="The key lacks the scope this endpoint needs"),
+    413: OpenApiResponse(ErrorBody, description="Request body over 5 MB"),
+    429: OpenApiResponse(ErrorBody, description="Rate limit exceeded; see Retry-After"),
+}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "infraprism.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An InfraPrism API key: `Authorization: Bearer ip-...`",
+        }

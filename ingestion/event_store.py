@@ -1,0 +1,114 @@
+"""Set-based event writes: new events and their rollup work in one round trip, telling new
+events from duplicates by what the insert returns.
+
+PostgreSQL: COPY the batch into a per-connection temporary staging table, then one
+INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING whose output also fills the pending-rollup
+queue. SQLite (embedded default): the same statements row by row inside the caller's transaction.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import orjson
+from django.db import connection
+
+from ingestion.validation import ValidEvent
+
+_COLUMNS = (
+    "event_id", "timestamp", "model", "provider", "entity_type", "entity_id", "session_id",
+    "input_tokens", "output_tokens", "cached_input_tokens", "cost_nanos", "cost_source",
+    "latency_ms", "status", "tags",
+)
+_COLUMN_LIST = ", ".join(f'"{c}"' for c in _COLUMNS)
+
+_STAGING_DDL = """
+CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
+    ord integer, event_id text, "timestamp" timestamptz, model text, provider text,
+    entity_type text, entity_id text, session_id text, input_tokens bigint,
+    output_tokens bigint, cached_input_tokens bigint, cost_nanos bigint, cost_source text,
+    latency_ms bigint, status text, tags jsonb
+) ON COMMIT DELETE ROWS
+"""
+
+_PG_INSERT = f"""
+WITH inserted AS (
+    INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
+    SELECT %(org)s, %(received_at)s, {_COLUMN_LIST} FROM ingest_staging ORDER BY ord
+    ON CONFLICT (organization_id, event_id) DO NOTHING
+    RETURNING id, event_id, session_id
+), queued AS (
+    INSERT INTO ingestion_pendingrollup (organization_id, event_pk)
+    SELECT %(org)s, id FROM inserted WHERE session_id IS NOT NULL
+)
+SELECT event_id FROM inserted
+"""
+
+_SQLITE_INSERT = f"""
+INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
+VALUES ({", ".join(["%s"] * (len(_COLUMNS) + 2))})
+ON CONFLICT (organization_id, event_id) DO NOTHING
+RETURNING id, session_id
+"""
+
+
+def _row(event: ValidEvent, cost_source: str) -> tuple[object, ...]:
+    return (
+        event.event_id, event.timestamp, event.model, event.provider, event.entity_type,
+        event.entity_id, event.session_id, event.input_tokens, event.output_tokens,
+        event.cached_input_tokens, event.cost_nanos, cost_source, event.latency_ms,
+        event.status, orjson.dumps(event.tags).decode(),
+    )
+
+
+def _insert_postgres(
+    organization_id: int, rows: Sequence[tuple[object, ...]], received_at: datetime
+) -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGING_DDL)
+        # Empty already after any commit; this covers an enclosing transaction (tests, scripts)
+        # that ingests twice before committing.
+        cursor.execute("DELETE FROM ingest_staging")
+        with cursor.copy(f"COPY ingest_staging (ord, {_COLUMN_LIST}) FROM STDIN") as copy:
+            for ordinal, row in enumerate(rows):
+                copy.write_row((ordinal, *row))
+        cursor.execute(_PG_INSERT, {"org": organization_id, "received_at": received_at})
+        return {event_id for (event_id,) in cursor.fetchall()}
+
+
+def _insert_sqlite(
+    organization_id: int, rows: Sequence[tuple[object, ...]], received_at: datetime
+) -> set[str]:
+    ops = connection.ops
+    stored_at = ops.adapt_datetimefield_value(received_at)
+    new_ids: set[str] = set()
+    pending: list[tuple[int, int]] = []
+    with connection.cursor() as cursor:
+        for row in rows:
+            values = list(row)
+            values[1] = ops.adapt_datetimefield_value(values[1])
+            cursor.execute(_SQLITE_INSERT, [organization_id, stored_at, *values])
+            inserted = cursor.fetchone()
+            if inserted is None:
+                continue
+            new_ids.add(str(row[0]))
+            if inserted[1] is not None:
+                pending.append((organization_id, inserted[0]))
+        if pending:
+            cursor.executemany(
+                "INSERT INTO ingestion_pendingrollup (organization_id, event_pk) VALUES (%s, %s)",
+                pending,
+            )
+    return new_ids
+
+
+def events_insert(
+    *, organization_id: int, events: Sequence[tuple[ValidEvent, str]], received_at: datetime
+) -> set[str]:
+    """Insert (event, cost_source) pairs; returns the event_ids that were new.
+
+    Must run inside a transaction: the events and their rollup work commit together.
+    """
+    rows = [_row(event, cost_source) for event, cost_source in events]
+    if connection.vendor == "postgresql":
+        return _insert_postgres(organization_id, rows, received_at)
+    return _insert_sqlite(organization_id, rows, received_at)

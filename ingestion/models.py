@@ -1,0 +1,123 @@
+"""Stored LLM calls, the queue of rollup work they create, and the price table."""
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+from infraprism.models import Organization
+
+NANOS_PER_USD = Decimal(1_000_000_000)
+
+
+class Event(models.Model):
+    class CostSource(models.TextChoices):
+        CLIENT = "client"
+        COMPUTED = "computed"
+        UNPRICED = "unpriced"
+
+    class Status(models.TextChoices):
+        SUCCESS = "success"
+        ERROR = "error"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
+    event_id = models.CharField(max_length=128)
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField()
+    model = models.CharField(max_length=200)
+    provider = models.CharField(max_length=64, blank=True, default="")
+    entity_type = models.CharField(max_length=128, null=True, blank=True)
+    entity_id = models.CharField(max_length=128, null=True, blank=True)
+    session_id = models.CharField(max_length=256, null=True, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    # Integer nano-dollars (1e-9 USD): exact on PostgreSQL and SQLite alike, fast to sum.
+    cost_nanos = models.BigIntegerField(default=0)
+    cost_source = models.CharField(max_length=8, choices=CostSource.choices)
+    latency_ms = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.SUCCESS)
+    tags = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "event_id"], name="event_org_event_id")
+        ]
+        # PostgreSQL also gets a GIN index on tags (migration 0003): not expressible for SQLite.
+        indexes = [
+            models.Index(fields=["organization", "timestamp"], name="event_org_ts"),
+            models.Index(fields=["organization", "session_id", "timestamp"], name="event_org_session"),
+            models.Index(
+                fields=["organization", "entity_type", "entity_id", "timestamp"],
+                name="event_org_entity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.model})"
+
+    @property
+    def cost(self) -> Decimal:
+        return Decimal(self.cost_nanos) / NANOS_PER_USD
+
+
+class PendingRollup(models.Model):
+    """One row per stored event not yet folded into its session aggregate.
+
+    Written in the same statement as the events it points at; the rollup claims rows with
+    FOR UPDATE SKIP LOCKED and deletes them in the transaction that updates the aggregates.
+    A narrow queue table is far cheaper to claim and delete from than a flag on the wide events
+    table (DESIGN.md's measurements).
+    """
+
+    organization_id = models.BigIntegerField()
+    event_pk = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization_id", "id"], name="pending_org_id")]
+
+
+class ModelPrice(models.Model):
+    """USD per million tokens for a model name or glob pattern (`claude-3-5-sonnet-*`).
+
+    Rows without an organization are the shipped list prices; an organization's row beats
+    them. The row in effect is the one with the latest `effective_from` on or before the
+    event's date (UTC).
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="prices"
+    )
+    model = models.CharField(max_length=200, help_text="Exact model name or a glob with * / ?")
+    provider = models.CharField(max_length=64, blank=True, default="")
+    input_per_million = models.DecimalField(max_digits=14, decimal_places=6)
+    output_per_million = models.DecimalField(max_digits=14, decimal_places=6)
+    cached_input_per_million = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True,
+        help_text="Price of cache-hit input tokens; empty means the input price.",
+    )
+    effective_from = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "effective_from"],
+                condition=Q(organization__isnull=True),
+                name="price_global_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "model", "effective_from"],
+                condition=Q(organization__isnull=False),
+                name="price_org_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.organization.slug if self.organization_id else "global"
+        return f"{self.model} from {self.effective_from} ({owner})"
+
+    @property
+    def is_pattern(self) -> bool:
+        return any(ch in self.model for ch in "*?[")

@@ -1,0 +1,96 @@
+"""Server-side cost of a call from the price table (SPEC section 6).
+
+Precedence for a model at a date: the organization's exact row, the organization's pattern,
+the global exact row, the global pattern; within each tier the most specific (longest) pattern,
+then the latest `effective_from` on or before the event's UTC date. A tier with no row in
+effect at that date falls through to the next, so an override that starts later does not
+leave earlier events unpriced.
+
+Token convention (OpenAI's): `input_tokens` counts all prompt tokens, `cached_input_tokens`
+of them were cache hits and are billed at the cached rate.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+from fnmatch import fnmatchcase
+
+from ingestion.models import ModelPrice
+
+_NANOS_PER_USD_PER_MILLION = Decimal(1000)  # (USD / 1e6 tokens) * 1e9 nanos = 1000 per token
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    model: str
+    is_pattern: bool
+    is_override: bool
+    effective_from: date
+    input_per_million: Decimal
+    output_per_million: Decimal
+    cached_input_per_million: Decimal
+
+    def cost_nanos(self, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> int:
+        cached = min(cached_input_tokens, input_tokens)
+        uncached = input_tokens - cached
+        nanos = _NANOS_PER_USD_PER_MILLION * (
+            uncached * self.input_per_million
+            + cached * self.cached_input_per_million
+            + output_tokens * self.output_per_million
+        )
+        return int(nanos.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+class PriceBook:
+    """The prices one organization sees, loaded once per request."""
+
+    def __init__(self, rows: Iterable[ModelPrice]) -> None:
+        self._exact: dict[str, list[Price]] = {}
+        self._patterns: list[Price] = []
+        for row in rows:
+            price = Price(
+                model=row.model,
+                is_pattern=row.is_pattern,
+                is_override=row.organization_id is not None,
+                effective_from=row.effective_from,
+                input_per_million=row.input_per_million,
+                output_per_million=row.output_per_million,
+                cached_input_per_million=(
+                    row.cached_input_per_million
+                    if row.cached_input_per_million is not None
+                    else row.input_per_million
+                ),
+            )
+            if price.is_pattern:
+                self._patterns.append(price)
+            else:
+                self._exact.setdefault(price.model, []).append(price)
+        self._cache: dict[tuple[str, date], Price | None] = {}
+
+    @classmethod
+    def for_organization(cls, organization_id: int) -> "PriceBook":
+        from django.db.models import Q
+
+        rows = ModelPrice.objects.filter(
+            Q(organization__isnull=True) | Q(organization_id=organization_id)
+        )
+        return cls(rows)
+
+    def lookup(self, model: str, on: date) -> Price | None:
+        key = (model, on)
+        if key not in self._cache:
+            self._cache[key] = self._find(model, on)
+        return self._cache[key]
+
+    def _find(self, model: str, on: date) -> Price | None:
+        exact = [p for p in self._exact.get(model, ()) if p.effective_from <= on]
+        patterns = [
+            p for p in self._patterns if p.effective_from <= on and fnmatchcase(model, p.model)
+        ]
+        for override in (True, False):
+            for candidates in (exact, patterns):
+                tier = [p for p in candidates if p.is_override is override]
+                if tier:
+                    return max(tier, key=lambda p: (len(p.model), p.effective_from))
+        return None

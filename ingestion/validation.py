@@ -1,0 +1,105 @@
+"""Validation of decoded event items: the compiled schema, then the rules that span fields."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import msgspec
+from django.conf import settings
+
+from ingestion.schema import EventIn, EventPartial, all_field_errors
+
+NANOS_PER_USD = 1_000_000_000
+MAX_COST_USD = Decimal(1_000_000)
+MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+_NANO = Decimal("1e-9")
+
+
+@dataclass(slots=True)
+class ValidEvent:
+    event_id: str
+    timestamp: datetime
+    model: str
+    provider: str
+    entity_type: str | None
+    entity_id: str | None
+    session_id: str | None
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cost_nanos: int | None  # None: to be priced from the price table
+    latency_ms: int | None
+    status: str
+    tags: dict[str, str]
+
+
+def usd_to_nanos(value: Decimal | int) -> int:
+    return int((Decimal(value) * NANOS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def _cost_errors(cost: Any) -> list[str]:
+    if isinstance(cost, bool) or not isinstance(cost, (int, Decimal)):
+        return ["must be a number (USD)"]
+    if not Decimal(cost).is_finite():
+        return ["must be a finite number"]
+    if cost < 0:
+        return ["must be >= 0"]
+    if cost > MAX_COST_USD:
+        return [f"must be at most {MAX_COST_USD} USD for one call"]
+    return []
+
+
+def _cross_field_errors(event: Any, now: datetime) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if event.timestamp is not None:
+        if event.timestamp > now + timedelta(seconds=settings.MAX_FUTURE_SKEW_SECONDS):
+            errors["timestamp"] = ["must not be more than 5 minutes in the future"]
+        elif event.timestamp < MIN_TIMESTAMP:
+            errors["timestamp"] = ["must be on or after 2000-01-01T00:00:00Z"]
+    if (event.entity_type is None) != (event.entity_id is None):
+        missing = "entity_id" if event.entity_id is None else "entity_type"
+        errors[missing] = ["entity_type and entity_id must be given together"]
+    if event.cost is not None and (cost_errors := _cost_errors(event.cost)):
+        errors["cost"] = cost_errors
+    return errors
+
+
+def validate_event(item: Any, now: datetime) -> ValidEvent | dict[str, list[str]]:
+    """A ValidEvent, or {field: [reasons]} naming every problem with the item."""
+    try:
+        event = msgspec.convert(item, EventIn, strict=True)
+    except msgspec.ValidationError:
+        errors = all_field_errors(item)
+        if isinstance(item, dict):
+            # The cross-field rules too, on whatever fields did convert.
+            try:
+                partial = msgspec.convert(
+                    {k: v for k, v in item.items() if k not in errors}, EventPartial, strict=True
+                )
+                for field, reasons in _cross_field_errors(partial, now).items():
+                    errors.setdefault(field, []).extend(reasons)
+            except msgspec.ValidationError:
+                pass
+        return errors or {"event": ["is not a valid event"]}
+    errors = _cross_field_errors(event, now)
+    if errors:
+        return errors
+    timestamp = event.timestamp.astimezone(UTC) if event.timestamp is not None else now
+    return ValidEvent(
+        event_id=event.event_id if event.event_id is not None else str(uuid.uuid4()),
+        timestamp=timestamp,
+        model=event.model,
+        provider=event.provider or "",
+        entity_type=event.entity_type,
+        entity_id=event.entity_id,
+        session_id=event.session_id,
+        input_tokens=event.input_tokens or 0,
+        output_tokens=event.output_tokens or 0,
+        cached_input_tokens=event.cached_input_tokens or 0,
+        cost_nanos=usd_to_nanos(event.cost) if event.cost is not None else None,
+        latency_ms=event.latency_ms,
+        status=event.status or "success",
+        tags=event.tags or {},
+    )

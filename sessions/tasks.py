@@ -1,0 +1,43 @@
+"""Celery entry points: thin wrappers around the rollup service (ids in, no results out)."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
+
+from sessions.scheduling import rollup_marker_clear
+from sessions.services import session_rollup_drain
+
+# Transient failures only: a lost connection, a deadlock, a serialization failure
+# (all OperationalError) or the broker hiccuping. Anything else is a bug and must surface.
+TRANSIENT = (OperationalError, InterfaceError, RedisError)
+
+
+@shared_task(
+    name="sessions.rollup",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=5,
+    ignore_result=True,
+)
+def rollup(organization_id: int) -> int:
+    # Clear the debounce marker before draining: an event committed from now on schedules a
+    # new task, and one committed before is drained by this run.
+    rollup_marker_clear(organization_id=organization_id)
+    return session_rollup_drain(organization_id=organization_id).events
+
+
+@shared_task(
+    name="sessions.sweep",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+    ignore_result=True,
+)
+def sweep() -> int:
+    """Beat: roll up anything still pending (e.g. accepted while Redis was down)."""
+    return session_rollup_drain().events
