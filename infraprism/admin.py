@@ -82,15 +82,25 @@ def revoke_keys(modeladmin: Any, request: HttpRequest, queryset: QuerySet[ApiKey
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ["prefix", "name", "organization", "scopes", "created_at", "last_used_at",
-                    "expires_at", "revoked_at"]
+    list_display = [
+        "prefix",
+        "name",
+        "organization",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
     list_filter = ["organization", "revoked_at"]
     search_fields = ["prefix", "name", "organization__slug"]
     actions = [revoke_keys]
 
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
         base = ["organization", "name", "scopes", "expires_at"]
-        return base if obj is None else base + ["prefix", "created_at", "last_used_at", "revoked_at"]
+        return (
+            base if obj is None else [*base, "prefix", "created_at", "last_used_at", "revoked_at"]
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         if obj is None:

@@ -13,7 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 
-def error_body(code: str, detail: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, detail: str, errors: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "detail": detail}
     if errors:
         body["errors"] = errors
@@ -42,7 +44,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         response.data = error_body("invalid_request", detail, errors)
     elif isinstance(exc, exceptions.Throttled):
         response.data = error_body(
-            "rate_limited", f"Rate limit exceeded; retry in {exc.wait or 1:.0f} seconds."
+            "rate_limited",
+            f"Rate limit exceeded; retry in {exc.wait or 1:.0f} seconds.",  # type: ignore[attr-defined]
         )
     elif isinstance(exc, exceptions.APIException):
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"

@@ -24,7 +24,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     else:
         checks["broker"] = "not used (embedded mode: rollups run in-process)"
     down = [name for name, state in checks.items() if state.startswith("down")]
-    body = {"status": "unavailable" if down else "ok", "checks": checks}
+    body: dict[str, object] = {"status": "unavailable" if down else "ok", "checks": checks}
     if down:
         body["down"] = down
     return JsonResponse(body, status=503 if down else 200)

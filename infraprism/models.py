@@ -1,5 +1,7 @@
 """Tenancy: organizations and their API keys."""
 
+from datetime import datetime
+
 from django.db import models
 from django.utils import timezone
 
@@ -22,7 +24,9 @@ class ApiKey(models.Model):
     SCOPE_READ = "read"
     SCOPES = (SCOPE_INGEST, SCOPE_READ)
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
     name = models.CharField(max_length=100)
     # Non-secret display prefix ("ip-" + 8 characters), shown in lists and used by revoke_api_key.
     prefix = models.CharField(max_length=16, unique=True)
@@ -45,7 +49,7 @@ class ApiKey(models.Model):
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
 
-    def is_expired(self, now=None) -> bool:  # type: ignore[no-untyped-def]
+    def is_expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
     def has_scope(self, scope: str) -> bool:

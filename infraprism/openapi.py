@@ -1,22 +1,30 @@
 """Shared OpenAPI pieces: the error body, the errors every endpoint can answer, the auth scheme."""
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-
-class ErrorBody(serializers.Serializer):
-    error = serializers.CharField(help_text="Machine-readable code")
-    detail = serializers.CharField(help_text="What went wrong, in plain words")
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Reasons per field or query parameter",
-    )
+# inline_serializer: a declared field named `errors` would clash with Serializer.errors.
+ErrorBody = inline_serializer(
+    "ErrorBody",
+    fields={
+        "error": serializers.CharField(help_text="Machine-readable code"),
+        "detail": serializers.CharField(help_text="What went wrong, in plain words"),
+        "errors": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            required=False,
+            help_text="Reasons per field or query parameter",
+        ),
+    },
+)
 
 
 COMMON_ERRORS = {
-    401: OpenApiResponse(ErrorBody, description="Missing, malformed, unknown, revoked or expired key"),
+    401: OpenApiResponse(
+        ErrorBody, description="Missing, malformed, unknown, revoked or expired key"
+    ),
     403: OpenApiResponse(ErrorBody, description="The key lacks the scope this endpoint needs"),
     413: OpenApiResponse(ErrorBody, description="Request body over 5 MB"),
     429: OpenApiResponse(ErrorBody, description="Rate limit exceeded; see Retry-After"),
@@ -27,7 +35,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "infraprism.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
-    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {
             "type": "http",
             "scheme": "bearer",

@@ -12,7 +12,7 @@ class _HasScope(BasePermission):
     scope = ""
 
     @property
-    def message(self) -> str:  # type: ignore[override]
+    def message(self) -> str:
         return f"This API key lacks the '{self.scope}' scope."
 
     def has_permission(self, request: Request, view: Any) -> bool:

@@ -1,5 +1,6 @@
 """JSON at the edge: orjson, money (Decimal) as JSON numbers, times as UTC with `Z`."""
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +27,7 @@ class ApiJSONRenderer(JSONRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         if data is None:
             return b""

@@ -12,6 +12,7 @@ from infraprism.local_secret import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 
@@ -81,7 +82,6 @@ if IS_POSTGRES:
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 else:
-    VAR_DIR.mkdir(exist_ok=True)
     # WAL lets readers proceed while the single writer commits; IMMEDIATE takes the write lock
     # up front so concurrent writers queue instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -191,7 +191,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 # Admin and Swagger UI assets are served by the app itself (no CDN, no separate web server).
 WHITENOISE_USE_FINDERS = True
 

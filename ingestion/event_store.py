@@ -8,6 +8,7 @@ queue. SQLite (embedded default): the same statements row by row inside the call
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 from django.db import connection
@@ -15,9 +16,21 @@ from django.db import connection
 from ingestion.validation import ValidEvent
 
 _COLUMNS = (
-    "event_id", "timestamp", "model", "provider", "entity_type", "entity_id", "session_id",
-    "input_tokens", "output_tokens", "cached_input_tokens", "cost_nanos", "cost_source",
-    "latency_ms", "status", "tags",
+    "event_id",
+    "timestamp",
+    "model",
+    "provider",
+    "entity_type",
+    "entity_id",
+    "session_id",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cost_nanos",
+    "cost_source",
+    "latency_ms",
+    "status",
+    "tags",
 )
 _COLUMN_LIST = ", ".join(f'"{c}"' for c in _COLUMNS)
 
@@ -53,10 +66,21 @@ RETURNING id, session_id
 
 def _row(event: ValidEvent, cost_source: str) -> tuple[object, ...]:
     return (
-        event.event_id, event.timestamp, event.model, event.provider, event.entity_type,
-        event.entity_id, event.session_id, event.input_tokens, event.output_tokens,
-        event.cached_input_tokens, event.cost_nanos, cost_source, event.latency_ms,
-        event.status, orjson.dumps(event.tags).decode(),
+        event.event_id,
+        event.timestamp,
+        event.model,
+        event.provider,
+        event.entity_type,
+        event.entity_id,
+        event.session_id,
+        event.input_tokens,
+        event.output_tokens,
+        event.cached_input_tokens,
+        event.cost_nanos,
+        cost_source,
+        event.latency_ms,
+        event.status,
+        orjson.dumps(event.tags).decode(),
     )
 
 
@@ -84,7 +108,7 @@ def _insert_sqlite(
     pending: list[tuple[int, int]] = []
     with connection.cursor() as cursor:
         for row in rows:
-            values = list(row)
+            values: list[Any] = list(row)
             values[1] = ops.adapt_datetimefield_value(values[1])
             cursor.execute(_SQLITE_INSERT, [organization_id, stored_at, *values])
             inserted = cursor.fetchone()

@@ -46,7 +46,9 @@ class Event(models.Model):
         # PostgreSQL also gets a GIN index on tags (migration 0003): not expressible for SQLite.
         indexes = [
             models.Index(fields=["organization", "timestamp"], name="event_org_ts"),
-            models.Index(fields=["organization", "session_id", "timestamp"], name="event_org_session"),
+            models.Index(
+                fields=["organization", "session_id", "timestamp"], name="event_org_session"
+            ),
             models.Index(
                 fields=["organization", "entity_type", "entity_id", "timestamp"],
                 name="event_org_entity",
@@ -76,6 +78,9 @@ class PendingRollup(models.Model):
     class Meta:
         indexes = [models.Index(fields=["organization_id", "id"], name="pending_org_id")]
 
+    def __str__(self) -> str:
+        return f"event {self.event_pk} (org {self.organization_id})"
+
 
 class ModelPrice(models.Model):
     """USD per million tokens for a model name or glob pattern (`claude-3-5-sonnet-*`).
@@ -93,7 +98,10 @@ class ModelPrice(models.Model):
     input_per_million = models.DecimalField(max_digits=14, decimal_places=6)
     output_per_million = models.DecimalField(max_digits=14, decimal_places=6)
     cached_input_per_million = models.DecimalField(
-        max_digits=14, decimal_places=6, null=True, blank=True,
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
         help_text="Price of cache-hit input tokens; empty means the input price.",
     )
     effective_from = models.DateField()
@@ -115,7 +123,7 @@ class ModelPrice(models.Model):
         ]
 
     def __str__(self) -> str:
-        owner = self.organization.slug if self.organization_id else "global"
+        owner = self.organization.slug if self.organization is not None else "global"
         return f"{self.model} from {self.effective_from} ({owner})"
 
     @property

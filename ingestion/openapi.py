@@ -3,6 +3,7 @@
 Validation itself is the compiled msgspec schema (schema.py); these mirror it for /v1/schema.
 """
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from infraprism.openapi import COMMON_ERRORS, ErrorBody
@@ -11,10 +12,15 @@ __all__ = ["COMMON_ERRORS", "ErrorBody"]
 
 
 class EventRequest(serializers.Serializer):
-    event_id = serializers.CharField(required=False, min_length=1, max_length=128,
-                                     help_text="Idempotency key; a UUID4 is generated if absent.")
-    timestamp = serializers.DateTimeField(required=False,
-                                          help_text="ISO 8601 with offset; defaults to receipt.")
+    event_id = serializers.CharField(
+        required=False,
+        min_length=1,
+        max_length=128,
+        help_text="Idempotency key; a UUID4 is generated if absent.",
+    )
+    timestamp = serializers.DateTimeField(
+        required=False, help_text="ISO 8601 with offset; defaults to receipt."
+    )
     model = serializers.CharField(min_length=1, max_length=200)
     provider = serializers.CharField(required=False, allow_blank=True, max_length=64)
     entity_type = serializers.CharField(required=False, min_length=1, max_length=128)
@@ -23,12 +29,14 @@ class EventRequest(serializers.Serializer):
     input_tokens = serializers.IntegerField(required=False, min_value=0)
     output_tokens = serializers.IntegerField(required=False, min_value=0)
     cached_input_tokens = serializers.IntegerField(required=False, min_value=0)
-    cost = serializers.FloatField(required=False, min_value=0,
-                                  help_text="USD; computed from the price table when absent.")
+    cost = serializers.FloatField(
+        required=False, min_value=0, help_text="USD; computed from the price table when absent."
+    )
     latency_ms = serializers.IntegerField(required=False, min_value=0)
     status = serializers.ChoiceField(choices=["success", "error"], required=False)
-    tags = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=256),
-                                 required=False)
+    tags = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=256), required=False
+    )
 
 
 class BatchRequest(serializers.Serializer):
@@ -40,14 +48,18 @@ class SingleAccepted(serializers.Serializer):
     duplicate = serializers.BooleanField()
 
 
-class ItemError(serializers.Serializer):
-    index = serializers.IntegerField()
-    event_id = serializers.CharField(allow_null=True)
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+item_error_fields: dict[str, serializers.Field] = {
+    "index": serializers.IntegerField(),
+    "event_id": serializers.CharField(allow_null=True),
+    "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+}
 
-
-class BatchResult(serializers.Serializer):
-    accepted = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-    errors = ItemError(many=True)
+BatchResult = inline_serializer(
+    "BatchResult",
+    fields={
+        "accepted": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+        "rejected": serializers.IntegerField(),
+        "errors": inline_serializer("ItemError", fields=item_error_fields, many=True),
+    },
+)

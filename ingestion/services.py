@@ -40,7 +40,9 @@ def events_validate(*, items: list[Any], now: datetime) -> IngestResult:
         if isinstance(outcome, ValidEvent):
             result.valid.append(outcome)
         else:
-            result.errors.append({"index": index, "event_id": _event_id_of(item), "errors": outcome})
+            result.errors.append(
+                {"index": index, "event_id": _event_id_of(item), "errors": outcome}
+            )
     return result
 
 

@@ -105,7 +105,7 @@ class EventViewSet(TenantViewSet):
         if not isinstance(body, dict):
             return _bad('Request body must be a JSON object: {"events": [...]}.', "body").response
         if unknown := sorted(set(body) - {"events"}):
-            return _bad(f"unknown field; only 'events' is allowed", unknown[0]).response
+            return _bad("unknown field; only 'events' is allowed", unknown[0]).response
         items = body.get("events")
         if not isinstance(items, list):
             return _bad("must be a list of event objects", "events").response

@@ -44,7 +44,9 @@ class Session(models.Model):
         indexes = [
             models.Index(fields=["organization", "last_seen", "id"], name="session_org_last"),
             models.Index(fields=["organization", "first_seen", "id"], name="session_org_first"),
-            models.Index(fields=["organization", "total_cost_nanos", "id"], name="session_org_cost"),
+            models.Index(
+                fields=["organization", "total_cost_nanos", "id"], name="session_org_cost"
+            ),
             models.Index(fields=["organization", "turn_count", "id"], name="session_org_turns"),
             models.Index(
                 fields=["organization", "entity_type", "entity_id", "last_seen", "id"],

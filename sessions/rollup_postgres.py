@@ -51,8 +51,14 @@ def _merge_tags(part: str) -> str:
 
 def _statement(scoped: bool) -> str:
     scope = "WHERE organization_id = %(org)s" if scoped else ""
-    sums = ["turn_count", "total_cost_nanos", "input_tokens", "output_tokens",
-            "cached_input_tokens", "error_count"]
+    sums = [
+        "turn_count",
+        "total_cost_nanos",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "error_count",
+    ]
     return f"""
 WITH claimed AS (
     DELETE FROM ingestion_pendingrollup

@@ -68,7 +68,9 @@ def rollup_chunk(*, organization_id: int | None, limit: int) -> tuple[int, int]:
             "PRIMARY KEY (organization_id, session_id))"
         )
         cursor.execute("DROP TABLE IF EXISTS temp.rollup_claimed")
-        cursor.execute("CREATE TEMP TABLE rollup_claimed (id integer PRIMARY KEY, event_pk integer)")
+        cursor.execute(
+            "CREATE TEMP TABLE rollup_claimed (id integer PRIMARY KEY, event_pk integer)"
+        )
         cursor.executemany("INSERT INTO rollup_claimed VALUES (%s, %s)", claimed)
         cursor.execute(
             "INSERT OR IGNORE INTO rollup_touched SELECT e.organization_id, e.session_id "
@@ -81,4 +83,3 @@ def rollup_chunk(*, organization_id: int | None, limit: int) -> tuple[int, int]:
             "DELETE FROM ingestion_pendingrollup WHERE id IN (SELECT id FROM rollup_claimed)"
         )
     return len(claimed), int(touched)
-

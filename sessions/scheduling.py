@@ -37,18 +37,20 @@ def rollup_schedule(*, organization_id: int) -> None:
 
         try:
             session_rollup_drain(organization_id=organization_id)
-        except Exception:  # noqa: BLE001 - the events stay pending; the next run picks them up
+        except Exception:
             logger.exception("in-process rollup failed; events stay pending")
         return
     client = get_redis()
     if client is None:
         return  # Redis recently down: leave it to the sweep
     try:
-        if not client.set(_marker(organization_id), 1, nx=True, ex=settings.ROLLUP_DEBOUNCE_SECONDS):
+        if not client.set(
+            _marker(organization_id), 1, nx=True, ex=settings.ROLLUP_DEBOUNCE_SECONDS
+        ):
             return  # a rollup for this organization is already queued
         from sessions.tasks import rollup
 
-        rollup.apply_async(args=[organization_id], retry=False)
+        rollup.apply_async(args=(organization_id,), retry=False)
     except Exception as exc:  # noqa: BLE001 - Redis or kombu errors: the sweep covers us
         mark_redis_down(exc)
 

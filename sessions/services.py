@@ -22,7 +22,9 @@ class RollupStats:
     chunks: int = 0
 
 
-def session_rollup_chunk(*, organization_id: int | None = None, limit: int | None = None) -> tuple[int, int]:
+def session_rollup_chunk(
+    *, organization_id: int | None = None, limit: int | None = None
+) -> tuple[int, int]:
     dialect = rollup_postgres if connection.vendor == "postgresql" else rollup_sqlite
     with transaction.atomic():
         return dialect.rollup_chunk(
@@ -49,6 +51,9 @@ def session_rollup_drain(
     if stats.events:
         logger.info(
             "rollup events=%d sessions=%d chunks=%d org=%s",
-            stats.events, stats.sessions, stats.chunks, organization_id or "*",
+            stats.events,
+            stats.sessions,
+            stats.chunks,
+            organization_id or "*",
         )
     return stats

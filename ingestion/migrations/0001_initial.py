@@ -5,68 +5,153 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('infraprism', '0001_initial'),
+        ("infraprism", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PendingRollup',
+            name="PendingRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('organization_id', models.BigIntegerField()),
-                ('event_pk', models.BigIntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("organization_id", models.BigIntegerField()),
+                ("event_pk", models.BigIntegerField()),
             ],
             options={
-                'indexes': [models.Index(fields=['organization_id', 'id'], name='pending_org_id')],
+                "indexes": [models.Index(fields=["organization_id", "id"], name="pending_org_id")],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=128)),
-                ('timestamp', models.DateTimeField()),
-                ('received_at', models.DateTimeField()),
-                ('model', models.CharField(max_length=200)),
-                ('provider', models.CharField(blank=True, default='', max_length=64)),
-                ('entity_type', models.CharField(blank=True, max_length=128, null=True)),
-                ('entity_id', models.CharField(blank=True, max_length=128, null=True)),
-                ('session_id', models.CharField(blank=True, max_length=256, null=True)),
-                ('input_tokens', models.BigIntegerField(default=0)),
-                ('output_tokens', models.BigIntegerField(default=0)),
-                ('cached_input_tokens', models.BigIntegerField(default=0)),
-                ('cost_nanos', models.BigIntegerField(default=0)),
-                ('cost_source', models.CharField(choices=[('client', 'Client'), ('computed', 'Computed'), ('unpriced', 'Unpriced')], max_length=8)),
-                ('latency_ms', models.BigIntegerField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('success', 'Success'), ('error', 'Error')], default='success', max_length=8)),
-                ('tags', models.JSONField(blank=True, default=dict)),
-                ('organization', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='infraprism.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=128)),
+                ("timestamp", models.DateTimeField()),
+                ("received_at", models.DateTimeField()),
+                ("model", models.CharField(max_length=200)),
+                ("provider", models.CharField(blank=True, default="", max_length=64)),
+                ("entity_type", models.CharField(blank=True, max_length=128, null=True)),
+                ("entity_id", models.CharField(blank=True, max_length=128, null=True)),
+                ("session_id", models.CharField(blank=True, max_length=256, null=True)),
+                ("input_tokens", models.BigIntegerField(default=0)),
+                ("output_tokens", models.BigIntegerField(default=0)),
+                ("cached_input_tokens", models.BigIntegerField(default=0)),
+                ("cost_nanos", models.BigIntegerField(default=0)),
+                (
+                    "cost_source",
+                    models.CharField(
+                        choices=[
+                            ("client", "Client"),
+                            ("computed", "Computed"),
+                            ("unpriced", "Unpriced"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("latency_ms", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("success", "Success"), ("error", "Error")],
+                        default="success",
+                        max_length=8,
+                    ),
+                ),
+                ("tags", models.JSONField(blank=True, default=dict)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="infraprism.organization",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['organization', 'timestamp'], name='event_org_ts'), models.Index(fields=['organization', 'session_id', 'timestamp'], name='event_org_session'), models.Index(fields=['organization', 'entity_type', 'entity_id', 'timestamp'], name='event_org_entity')],
-                'constraints': [models.UniqueConstraint(fields=('organization', 'event_id'), name='event_org_event_id')],
+                "indexes": [
+                    models.Index(fields=["organization", "timestamp"], name="event_org_ts"),
+                    models.Index(
+                        fields=["organization", "session_id", "timestamp"], name="event_org_session"
+                    ),
+                    models.Index(
+                        fields=["organization", "entity_type", "entity_id", "timestamp"],
+                        name="event_org_entity",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organization", "event_id"), name="event_org_event_id"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ModelPrice',
+            name="ModelPrice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(help_text='Exact model name or a glob with * / ?', max_length=200)),
-                ('provider', models.CharField(blank=True, default='', max_length=64)),
-                ('input_per_million', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('output_per_million', models.DecimalField(decimal_places=6, max_digits=14)),
-                ('cached_input_per_million', models.DecimalField(blank=True, decimal_places=6, help_text='Price of cache-hit input tokens; empty means the input price.', max_digits=14, null=True)),
-                ('effective_from', models.DateField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('organization', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='prices', to='infraprism.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "model",
+                    models.CharField(
+                        help_text="Exact model name or a glob with * / ?", max_length=200
+                    ),
+                ),
+                ("provider", models.CharField(blank=True, default="", max_length=64)),
+                ("input_per_million", models.DecimalField(decimal_places=6, max_digits=14)),
+                ("output_per_million", models.DecimalField(decimal_places=6, max_digits=14)),
+                (
+                    "cached_input_per_million",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="Price of cache-hit input tokens; empty means the input price.",
+                        max_digits=14,
+                        null=True,
+                    ),
+                ),
+                ("effective_from", models.DateField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="prices",
+                        to="infraprism.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['model', '-effective_from'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('organization__isnull', True)), fields=('model', 'effective_from'), name='price_global_unique'), models.UniqueConstraint(condition=models.Q(('organization__isnull', False)), fields=('organization', 'model', 'effective_from'), name='price_org_unique')],
+                "ordering": ["model", "-effective_from"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("organization__isnull", True)),
+                        fields=("model", "effective_from"),
+                        name="price_global_unique",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("organization__isnull", False)),
+                        fields=("organization", "model", "effective_from"),
+                        name="price_org_unique",
+                    ),
+                ],
             },
         ),
     ]

@@ -5,40 +5,75 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('infraprism', '0001_initial'),
+        ("infraprism", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Session',
+            name="Session",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session_id', models.CharField(max_length=256)),
-                ('entity_type', models.CharField(blank=True, max_length=128, null=True)),
-                ('entity_id', models.CharField(blank=True, max_length=128, null=True)),
-                ('turn_count', models.BigIntegerField(default=0)),
-                ('total_cost_nanos', models.BigIntegerField(default=0)),
-                ('input_tokens', models.BigIntegerField(default=0)),
-                ('output_tokens', models.BigIntegerField(default=0)),
-                ('cached_input_tokens', models.BigIntegerField(default=0)),
-                ('first_seen', models.DateTimeField()),
-                ('last_seen', models.DateTimeField()),
-                ('error_count', models.BigIntegerField(default=0)),
-                ('tags', models.JSONField(blank=True, default=dict)),
-                ('updated_at', models.DateTimeField()),
-                ('entity_rank', models.CharField(blank=True, editable=False, max_length=48, null=True)),
-                ('tag_ranks', models.JSONField(blank=True, default=dict, editable=False)),
-                ('models', models.JSONField(blank=True, default=list)),
-                ('organization', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='infraprism.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("session_id", models.CharField(max_length=256)),
+                ("entity_type", models.CharField(blank=True, max_length=128, null=True)),
+                ("entity_id", models.CharField(blank=True, max_length=128, null=True)),
+                ("turn_count", models.BigIntegerField(default=0)),
+                ("total_cost_nanos", models.BigIntegerField(default=0)),
+                ("input_tokens", models.BigIntegerField(default=0)),
+                ("output_tokens", models.BigIntegerField(default=0)),
+                ("cached_input_tokens", models.BigIntegerField(default=0)),
+                ("first_seen", models.DateTimeField()),
+                ("last_seen", models.DateTimeField()),
+                ("error_count", models.BigIntegerField(default=0)),
+                ("tags", models.JSONField(blank=True, default=dict)),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "entity_rank",
+                    models.CharField(blank=True, editable=False, max_length=48, null=True),
+                ),
+                ("tag_ranks", models.JSONField(blank=True, default=dict, editable=False)),
+                ("models", models.JSONField(blank=True, default=list)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="infraprism.organization",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'llm_sessions_session',
-                'indexes': [models.Index(fields=['organization', 'last_seen', 'id'], name='session_org_last'), models.Index(fields=['organization', 'first_seen', 'id'], name='session_org_first'), models.Index(fields=['organization', 'total_cost_nanos', 'id'], name='session_org_cost'), models.Index(fields=['organization', 'turn_count', 'id'], name='session_org_turns'), models.Index(fields=['organization', 'entity_type', 'entity_id', 'last_seen', 'id'], name='session_org_entity')],
-                'constraints': [models.UniqueConstraint(fields=('organization', 'session_id'), name='session_org_session_id')],
+                "db_table": "llm_sessions_session",
+                "indexes": [
+                    models.Index(
+                        fields=["organization", "last_seen", "id"], name="session_org_last"
+                    ),
+                    models.Index(
+                        fields=["organization", "first_seen", "id"], name="session_org_first"
+                    ),
+                    models.Index(
+                        fields=["organization", "total_cost_nanos", "id"], name="session_org_cost"
+                    ),
+                    models.Index(
+                        fields=["organization", "turn_count", "id"], name="session_org_turns"
+                    ),
+                    models.Index(
+                        fields=["organization", "entity_type", "entity_id", "last_seen", "id"],
+                        name="session_org_entity",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organization", "session_id"), name="session_org_session_id"
+                    )
+                ],
             },
         ),
     ]
