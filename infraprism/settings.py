@@ -149,6 +149,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "infraprism.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": False,
+    # `format` is our own query parameter (json|csv), validated per endpoint.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -24,6 +24,12 @@ class TenantViewSet(viewsets.GenericViewSet):
     def organization(self) -> Organization:
         return self.request.auth.organization  # type: ignore[union-attr]
 
+    def scoped(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """Any tenant-owned queryset, restricted to the caller's organization."""
+        return queryset.filter(organization_id=self.organization.pk)
+
     def get_queryset(self) -> QuerySet[Any]:
         assert self.base_queryset is not None, f"{type(self).__name__} must set base_queryset"
-        return self.base_queryset.all().filter(organization_id=self.organization.pk)
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request.auth
+            return self.base_queryset.none()
+        return self.scoped(self.base_queryset.all())

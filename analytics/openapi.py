@@ -1,0 +1,105 @@
+"""OpenAPI descriptions for the Analytics API: parameters, page envelopes, errors."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+
+from analytics.serializers import (
+    CallOut,
+    CostGroupOut,
+    MetricsOut,
+    PaginationOut,
+    SessionDetailOut,
+    SessionOut,
+    TimelineStepOut,
+)
+from infraprism.openapi import ErrorBody
+
+__all__ = ["CallOut", "CostGroupOut", "SessionOut"]
+
+
+def _q(name: str, description: str, **kwargs: Any) -> OpenApiParameter:
+    return OpenApiParameter(
+        name, kwargs.pop("type", OpenApiTypes.STR), OpenApiParameter.QUERY,
+        description=description, **kwargs,
+    )  # fmt: skip
+
+
+PAGE_PARAMETERS = [
+    _q("limit", "Page size, 1-1000 (default 50; 1000 for a session's calls)", type=int),
+    _q("cursor", "Opaque cursor from pagination.next_cursor"),
+]
+LIST_PARAMETERS: list[
+    OpenApiParameter
+] = []  # the filter set's parameters are added by django-filter
+SESSION_LIST_PARAMETERS = [
+    *PAGE_PARAMETERS,
+    _q(
+        "order_by",
+        "last_seen (default, newest first as -last_seen), first_seen, total_cost, turn_count; "
+        "prefix '-' for descending",
+        enum=[
+            "last_seen",
+            "-last_seen",
+            "first_seen",
+            "-first_seen",
+            "total_cost",
+            "-total_cost",
+            "turn_count",
+            "-turn_count",
+        ],
+    ),
+    _q("format", "json (default) or csv (streams every matching row)", enum=["json", "csv"]),
+]
+METRICS_PARAMETERS = [_q("interval", "day: add a per-day series (days in tz)", enum=["day"])]
+COST_PARAMETERS = [
+    *PAGE_PARAMETERS,
+    _q(
+        "group_by",
+        "entity (default), entity_type, model, provider, session, day, or tag:KEY",
+        pattern=r"^(entity|entity_type|model|provider|session|day|tag:.{1,64})$",
+    ),
+    _q("format", "json (default) or csv", enum=["json", "csv"]),
+]
+SESSION_ID_PARAMETER = OpenApiParameter(
+    "session_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+    description="The session id, percent-encoded ('/' as %2F)",
+)  # fmt: skip
+
+
+def page_of(name: str, item: Any) -> Any:
+    return inline_serializer(name, fields={"data": item(many=True), "pagination": PaginationOut()})
+
+
+SessionDetailPage = inline_serializer(
+    "SessionDetailPage",
+    fields={"data": SessionDetailOut(), "pagination": PaginationOut(help_text="Of the calls")},
+)
+TimelinePage = inline_serializer(
+    "TimelinePage",
+    fields={
+        "data": inline_serializer(
+            "Timeline",
+            fields={
+                "session_id": SessionOut().fields["session_id"].__class__(),
+                "steps": TimelineStepOut(many=True),
+            },
+        ),
+        "pagination": PaginationOut(),
+    },
+)
+MetricsPage = inline_serializer("MetricsPage", fields={"data": MetricsOut()})
+
+READ_ERRORS = {
+    400: OpenApiResponse(ErrorBody, description="A bad query parameter, named in `errors`"),
+    401: OpenApiResponse(
+        ErrorBody, description="Missing, malformed, unknown, revoked or expired key"
+    ),
+    403: OpenApiResponse(ErrorBody, description="The key lacks the read scope"),
+    429: OpenApiResponse(ErrorBody, description="Rate limit exceeded; see Retry-After"),
+}
+READ_ERRORS_404 = {
+    **READ_ERRORS,
+    404: OpenApiResponse(ErrorBody, description="No such session in your organization"),
+}
