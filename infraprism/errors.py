@@ -5,12 +5,16 @@
 `errors` is present when specific fields or query parameters are at fault.
 """
 
+import logging
 from typing import Any
 
-from django.http import Http404
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 def error_body(
@@ -32,6 +36,16 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away mid-request: the transaction rolled back, so nothing was
+        # half-written; tell the client to retry rather than answer a bare 500.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        response = Response(
+            error_body("service_unavailable", "The database is unavailable; retry shortly."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = "5"
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = exception_handler(exc, context)
@@ -53,3 +67,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """handler500: even an unexpected failure answers in the API's JSON error shape."""
+    return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """handler404 for paths outside the API's routes."""
+    return JsonResponse(error_body("not_found", "Not found."), status=404)

@@ -13,3 +13,6 @@ urlpatterns = [
     path("v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
+
+handler404 = "infraprism.errors.not_found"
+handler500 = "infraprism.errors.server_error"

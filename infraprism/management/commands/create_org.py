@@ -15,8 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("--name", default=None, help="Display name (defaults to the slug)")
 
     def handle(self, *args: Any, slug: str, name: str | None, **options: Any) -> None:
-        if slugify(slug) != slug:
+        if not slug or slugify(slug) != slug:
             raise CommandError(f"slug {slug!r} must be lowercase letters, digits and hyphens")
+        max_length = Organization._meta.get_field("slug").max_length or 64
+        if len(slug) > max_length:
+            raise CommandError(f"slug {slug!r} is longer than {max_length} characters")
         if Organization.objects.filter(slug=slug).exists():
             raise CommandError(f"organization {slug!r} already exists")
         org = organization_create(slug=slug, name=name or slug)
