@@ -18,7 +18,15 @@ from fnmatch import fnmatchcase
 
 from ingestion.models import ModelPrice
 
-_NANOS_PER_USD_PER_MILLION = Decimal(1000)  # (USD / 1e6 tokens) * 1e9 nanos = 1000 per token
+# Prices have at most 6 decimal places (ModelPrice.*_per_million). As integer micro-dollars
+# per million tokens, tokens * price is in pico-dollars (1e-12 USD): integer math throughout,
+# one rounding (half-even) to the nano-dollar at the end.
+_MICROS = Decimal(1_000_000)
+_PICOS_PER_NANO = 1000
+
+
+def _micros(usd_per_million: Decimal) -> int:
+    return int((usd_per_million * _MICROS).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +35,22 @@ class Price:
     is_pattern: bool
     is_override: bool
     effective_from: date
-    input_per_million: Decimal
-    output_per_million: Decimal
-    cached_input_per_million: Decimal
+    input_micros: int
+    output_micros: int
+    cached_input_micros: int
 
     def cost_nanos(self, input_tokens: int, output_tokens: int, cached_input_tokens: int) -> int:
         cached = min(cached_input_tokens, input_tokens)
-        uncached = input_tokens - cached
-        nanos = _NANOS_PER_USD_PER_MILLION * (
-            uncached * self.input_per_million
-            + cached * self.cached_input_per_million
-            + output_tokens * self.output_per_million
+        picos = (
+            (input_tokens - cached) * self.input_micros
+            + cached * self.cached_input_micros
+            + output_tokens * self.output_micros
         )
-        return int(nanos.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        nanos, remainder = divmod(picos, _PICOS_PER_NANO)
+        twice = 2 * remainder
+        if twice > _PICOS_PER_NANO or (twice == _PICOS_PER_NANO and nanos % 2):
+            nanos += 1
+        return nanos
 
 
 class PriceBook:
@@ -54,9 +65,9 @@ class PriceBook:
                 is_pattern=row.is_pattern,
                 is_override=row.organization_id is not None,
                 effective_from=row.effective_from,
-                input_per_million=row.input_per_million,
-                output_per_million=row.output_per_million,
-                cached_input_per_million=(
+                input_micros=_micros(row.input_per_million),
+                output_micros=_micros(row.output_per_million),
+                cached_input_micros=_micros(
                     row.cached_input_per_million
                     if row.cached_input_per_million is not None
                     else row.input_per_million

@@ -82,7 +82,9 @@ def events_ingest(*, organization_id: int, items: list[Any]) -> IngestResult:
         result.new_event_ids = events_insert(
             organization_id=organization_id, events=priced, received_at=now
         )
-        if result.new_event_ids:
+        if any(
+            e.session_id is not None and e.event_id in result.new_event_ids for e in result.valid
+        ):
             rollup_schedule_on_commit(organization_id=organization_id)
     result.accepted = len(result.valid)
     result.duplicates = result.accepted - len(result.new_event_ids)
