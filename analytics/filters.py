@@ -19,7 +19,7 @@ MAX_TAG_FILTERS = 10
 
 
 class ZoneField(forms.CharField):
-    def to_python(self, value: Any) -> ZoneInfo | None:
+    def to_python(self, value: Any) -> ZoneInfo | None:  # type: ignore[override]
         value = super().to_python(value)
         if not value:
             return None
@@ -34,7 +34,7 @@ class ZoneField(forms.CharField):
 class DateBoundField(forms.CharField):
     """A date or an ISO datetime; returned as-is, resolved against `tz` by the filter set."""
 
-    def to_python(self, value: Any) -> date | datetime | None:
+    def to_python(self, value: Any) -> date | datetime | None:  # type: ignore[override]
         value = super().to_python(value)
         if not value:
             return None
@@ -49,7 +49,7 @@ class DateBoundField(forms.CharField):
 
 
 class TagField(forms.CharField):
-    def to_python(self, value: Any) -> tuple[str, str] | None:
+    def to_python(self, value: Any) -> tuple[str, str] | None:  # type: ignore[override]
         value = super().to_python(value)
         if not value:
             return None

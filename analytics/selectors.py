@@ -122,6 +122,12 @@ def cost_breakdown(
     return items, len(rows) > limit
 
 
+_TIMELINE_VALUES = (
+    "step", "event_id", "timestamp", "previous_ts", "start_ts", "cost_nanos", "running_nanos",
+    "input_tokens", "output_tokens", "cached_input_tokens", "latency_ms", "status", "model",
+)  # fmt: skip
+
+
 def session_timeline(calls: QuerySet[Any], after_step: int, limit: int) -> list[dict[str, Any]]:
     """Steps of one session's calls in time order, with running cost and gaps.
 
@@ -138,21 +144,7 @@ def session_timeline(calls: QuerySet[Any], after_step: int, limit: int) -> list[
             start_ts=Window(Min("timestamp")),
         )
         .filter(step__gt=after_step, step__lte=after_step + limit + 1)
-        .values(
-            "step",
-            "event_id",
-            "timestamp",
-            "previous_ts",
-            "start_ts",
-            "cost_nanos",
-            "running_nanos",
-            "input_tokens",
-            "output_tokens",
-            "cached_input_tokens",
-            "latency_ms",
-            "status",
-            "model",
-        )  # fmt: skip
+        .values(*_TIMELINE_VALUES)
         .order_by("step")
     )
     return [

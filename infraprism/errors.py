@@ -40,12 +40,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         # The database went away mid-request: the transaction rolled back, so nothing was
         # half-written; tell the client to retry rather than answer a bare 500.
         logger.warning("database unavailable: %s", type(exc).__name__)
-        response = Response(
+        unavailable = Response(
             error_body("service_unavailable", "The database is unavailable; retry shortly."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-        response["Retry-After"] = "5"
-        return response
+        unavailable["Retry-After"] = "5"
+        return unavailable
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = exception_handler(exc, context)
