@@ -69,10 +69,14 @@ WITH claimed AS (
     )
     RETURNING event_pk
 ), ev AS (
-    SELECT e.id, e.organization_id, e.session_id, e.timestamp, e.model, e.status, e.cost_nanos,
-           e.input_tokens, e.output_tokens, e.cached_input_tokens, e.entity_type, e.entity_id,
-           e.tags, {_RANK} AS rank
-    FROM ingestion_event e JOIN claimed c ON e.id = c.event_pk
+    -- One primary-key probe per claimed event. OFFSET 0 keeps the planner from turning this
+    -- into a hash join that reads the whole events table for a chunk of a few thousand rows.
+    SELECT e.* FROM claimed c CROSS JOIN LATERAL (
+        SELECT e.id, e.organization_id, e.session_id, e.timestamp, e.model, e.status,
+               e.cost_nanos, e.input_tokens, e.output_tokens, e.cached_input_tokens,
+               e.entity_type, e.entity_id, e.tags, {_RANK} AS rank
+        FROM ingestion_event e WHERE e.id = c.event_pk OFFSET 0
+    ) e
 ), per_session AS (
     SELECT organization_id, session_id,
            count(*) AS turn_count,
