@@ -7,6 +7,7 @@ queue. SQLite (embedded default): the same statements row by row inside the call
 """
 
 from collections.abc import Sequence
+from functools import cache
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,8 @@ _COLUMNS = (
     "tags",
 )
 _COLUMN_LIST = ", ".join(f'"{c}"' for c in _COLUMNS)
+# Up to this many rows go inline in one statement; larger batches are COPYed into staging.
+SMALL_BATCH = 16
 
 _STAGING_DDL = """
 CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
@@ -84,9 +87,32 @@ def _row(event: ValidEvent, cost_source: str) -> tuple[object, ...]:
     )
 
 
+@cache
+def _pg_insert_values(count: int) -> str:
+    """The same statement as _PG_INSERT with the rows inline: one round trip for small batches."""
+    row = "(" + ", ".join(["%s"] * (len(_COLUMNS) + 2)) + ")"
+    return f"""
+WITH inserted AS (
+    INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
+    VALUES {", ".join([row] * count)}
+    ON CONFLICT (organization_id, event_id) DO NOTHING
+    RETURNING id, organization_id, event_id, session_id
+), queued AS (
+    INSERT INTO ingestion_pendingrollup (organization_id, event_pk)
+    SELECT organization_id, id FROM inserted WHERE session_id IS NOT NULL
+)
+SELECT event_id FROM inserted
+"""
+
+
 def _insert_postgres(
     organization_id: int, rows: Sequence[tuple[object, ...]], received_at: datetime
 ) -> set[str]:
+    if len(rows) <= SMALL_BATCH:
+        params = [v for row in rows for v in (organization_id, received_at, *row)]
+        with connection.cursor() as cursor:
+            cursor.execute(_pg_insert_values(len(rows)), params)
+            return {event_id for (event_id,) in cursor.fetchall()}
     with connection.cursor() as cursor:
         cursor.execute(_STAGING_DDL)
         # Empty already after any commit; this covers an enclosing transaction (tests, scripts)
