@@ -7,8 +7,8 @@ queue. SQLite (embedded default): the same statements row by row inside the call
 """
 
 from collections.abc import Sequence
-from functools import cache
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
