@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from infraprism.models import Organization
+from infraprism.models import ApiKey, Organization
 from infraprism.services import ScopeError, api_key_create, parse_scopes
 
 
@@ -22,6 +22,8 @@ class Command(BaseCommand):
             org = Organization.objects.get(slug=slug)
         except Organization.DoesNotExist:
             raise CommandError(f"no organization with slug {slug!r}") from None
+        if not name or len(name) > ApiKey._meta.get_field("name").max_length:  # type: ignore[operator]
+            raise CommandError("--name must be 1 to 100 characters")
         try:
             scope_list = parse_scopes(scopes)
         except ScopeError as exc:

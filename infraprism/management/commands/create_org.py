@@ -16,7 +16,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, slug: str, name: str | None, **options: Any) -> None:
         if not slug or slugify(slug) != slug:
-            raise CommandError(f"slug {slug!r} must be lowercase letters, digits and hyphens")
+            raise CommandError(
+                f"slug {slug!r} must be lowercase letters, digits, hyphens and underscores"
+            )
         max_length = Organization._meta.get_field("slug").max_length or 64
         if len(slug) > max_length:
             raise CommandError(f"slug {slug!r} is longer than {max_length} characters")
