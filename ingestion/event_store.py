@@ -109,7 +109,7 @@ def _insert_postgres(
     organization_id: int, rows: Sequence[tuple[object, ...]], received_at: datetime
 ) -> set[str]:
     if len(rows) <= SMALL_BATCH:
-        params = [v for row in rows for v in (organization_id, received_at, *row)]
+        params: list[Any] = [v for row in rows for v in (organization_id, received_at, *row)]
         with connection.cursor() as cursor:
             cursor.execute(_pg_insert_values(len(rows)), params)
             return {event_id for (event_id,) in cursor.fetchall()}

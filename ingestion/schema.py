@@ -7,7 +7,7 @@ schema in which every field is optional: the client gets every bad field, not ju
 
 import re
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import msgspec
@@ -15,7 +15,8 @@ import msgspec
 INT32_MAX = 2**31 - 1
 
 NonNegInt = Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)]
-NoControlChars = r"^[^\x00-\x1f\x7f]*$"
+# C0 and C1 control characters and DEL (Unicode category Cc).
+NoControlChars = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
 FIELDS: dict[str, Any] = {
     "event_id": Annotated[str, msgspec.Meta(min_length=1, max_length=128)],
@@ -59,8 +60,20 @@ def _struct(name: str, required: set[str]) -> type[msgspec.Struct]:
 EventIn: Any = _struct("EventIn", REQUIRED)
 EventPartial: Any = _struct("EventPartial", set())
 
-# Decimal for every non-integer JSON number: costs are read exactly, never through a float.
-json_decoder = msgspec.json.Decoder(float_hook=Decimal)
+
+def _decimal(text: str) -> Decimal:
+    """Decimal for every non-integer JSON number: costs are read exactly, never through a float.
+
+    An exponent beyond what Decimal can hold (1e99999999999999999999) becomes NaN, which the
+    field's own validation then rejects by name.
+    """
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return Decimal("NaN")
+
+
+json_decoder = msgspec.json.Decoder(float_hook=_decimal)
 
 _AT = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`(?: in `(?P<outer>[^`]*)`)?)?$")
 _FIELD = re.compile(r"^\$\.(?P<field>[A-Za-z0-9_]+)")
@@ -144,6 +157,9 @@ def all_field_errors(item: Any) -> dict[str, list[str]]:
         except msgspec.ValidationError as exc:
             field, reason = field_error(exc)
             errors.setdefault(field if field != "event" else str(key), []).append(reason)
-    for field in REQUIRED - item.keys():
-        errors.setdefault(field, []).append("this field is required")
+    for field in REQUIRED:
+        if field not in item:
+            errors.setdefault(field, []).append("this field is required")
+        elif item[field] is None:
+            errors.setdefault(field, []).append("must not be null: this field is required")
     return errors

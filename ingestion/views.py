@@ -45,8 +45,13 @@ def _decode(request: Request) -> Any:
         raise _bad("Request body is empty; send a JSON object.", "body")
     try:
         return json_decoder.decode(raw)
+    except msgspec.ValidationError as exc:  # while decoding: an integer of thousands of digits
+        reason = str(exc).split(" - at ")[0]
+        raise _bad(f"Request body holds a value that cannot be read ({reason}).", "body") from None
     except msgspec.DecodeError as exc:
         raise _bad(f"Request body is not valid JSON ({exc}).", "body") from None
+    except UnicodeDecodeError:
+        raise _bad("Request body is not valid UTF-8.", "body") from None
     except RecursionError:
         raise _bad("Request body is nested too deeply.", "body") from None
 

@@ -1,8 +1,6 @@
 import uuid
 
 
-
-
 def _ingest(client, events):
     r = client.post_json("/v1/events/batch", {"events": events})
     assert r.status_code == 202, r.content
@@ -12,19 +10,30 @@ def _ingest(client, events):
 def test_sessions_endpoints_answer(client, rollup):
     sid = "acme-corp:conv/1 é"
     events = [
-        {"model": "gpt-4o", "session_id": sid, "entity_type": "customer", "entity_id": "acme-corp",
-         "timestamp": f"2025-01-02T10:00:0{i}Z", "input_tokens": 100, "output_tokens": 10,
-         "tags": {"feature": "chatbot"}, "event_id": str(uuid.uuid4())}
+        {
+            "model": "gpt-4o",
+            "session_id": sid,
+            "entity_type": "customer",
+            "entity_id": "acme-corp",
+            "timestamp": f"2025-01-02T10:00:0{i}Z",
+            "input_tokens": 100,
+            "output_tokens": 10,
+            "tags": {"feature": "chatbot"},
+            "event_id": str(uuid.uuid4()),
+        }
         for i in range(3)
     ]
     _ingest(client, events)
     rollup()
-    r = client.get("/v1/analytics/sessions", {"entity_type": "customer", "entity_id": "acme-corp",
-                                              "start_date": "2025-01-01"})
+    r = client.get(
+        "/v1/analytics/sessions",
+        {"entity_type": "customer", "entity_id": "acme-corp", "start_date": "2025-01-01"},
+    )
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["data"][0]["turn_count"] == 3
     from urllib.parse import quote
+
     r = client.get(f"/v1/analytics/sessions/{quote(sid, safe='')}")
     assert r.status_code == 200, r.content
     assert len(r.json()["data"]["calls"]) == 3
