@@ -83,11 +83,16 @@ class TagFilter(django_filters.Filter):
 
 
 def _to_aware(value: date | datetime, zone: tzinfo, end: bool) -> datetime:
-    """The instant a bound stands for; an end date covers its whole day (exclusive bound)."""
+    """The instant a bound stands for, in UTC. Both ends are inclusive, so the exclusive end
+    returned for an end date is the next midnight and for an end datetime the next microsecond.
+    Raises OverflowError for a bound outside the datetime range."""
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
+        # UTC before the database sees it: PostgreSQL rejects offsets Python allows (+20:00).
+        instant = aware.astimezone(UTC)
+        return instant + timedelta(microseconds=1) if end else instant
     day = value + timedelta(days=1) if end else value
-    return datetime.combine(day, time.min, tzinfo=zone)
+    return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
 class AnalyticsFilterSet(django_filters.FilterSet):
@@ -106,18 +111,27 @@ class AnalyticsFilterSet(django_filters.FilterSet):
         return self.form.cleaned_data.get("tz") or UTC
 
     def time_range(self) -> tuple[datetime | None, datetime | None]:
-        """[start, end) as aware datetimes, either open."""
+        """[start, end) as aware UTC datetimes, either open."""
         data = self.form.cleaned_data
-        start, end = data.get("start_date"), data.get("end_date")
-        return (
-            _to_aware(start, self.zone, end=False) if start else None,
-            _to_aware(end, self.zone, end=True) if end else None,
-        )
+        bounds: list[datetime | None] = []
+        for name, is_end in (("start_date", False), ("end_date", True)):
+            value = data.get(name)
+            try:
+                bounds.append(_to_aware(value, self.zone, end=is_end) if value else None)
+            except OverflowError:
+                raise forms.ValidationError(
+                    {name: "is outside the range of supported dates"}
+                ) from None
+        return bounds[0], bounds[1]
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
         if valid:
-            start, end = self.time_range()
+            try:
+                start, end = self.time_range()
+            except forms.ValidationError as exc:
+                self.form.add_error(None, exc)
+                return False
             if start and end and start >= end:
                 self.form.add_error("end_date", "must not be before start_date")
                 return False

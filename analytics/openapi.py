@@ -3,7 +3,12 @@
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema_serializer,
+    inline_serializer,
+)
 
 from analytics.serializers import (
     CallOut,
@@ -68,8 +73,16 @@ SESSION_ID_PARAMETER = OpenApiParameter(
 )  # fmt: skip
 
 
+def envelope(name: str, fields: dict[str, Any]) -> Any:
+    """One response object. drf-spectacular would describe the response of a `list` action as
+    an array of it; the envelope is the whole response, so it is marked as not many."""
+    serializer = inline_serializer(name, fields=fields)
+    extend_schema_serializer(many=False)(type(serializer))
+    return serializer
+
+
 def page_of(name: str, item: Any) -> Any:
-    return inline_serializer(name, fields={"data": item(many=True), "pagination": PaginationOut()})
+    return envelope(name, {"data": item(many=True), "pagination": PaginationOut()})
 
 
 SessionDetailPage = inline_serializer(
@@ -89,7 +102,7 @@ TimelinePage = inline_serializer(
         "pagination": PaginationOut(),
     },
 )
-MetricsPage = inline_serializer("MetricsPage", fields={"data": MetricsOut()})
+MetricsPage = envelope("MetricsPage", {"data": MetricsOut()})
 
 READ_ERRORS = {
     400: OpenApiResponse(ErrorBody, description="A bad query parameter, named in `errors`"),

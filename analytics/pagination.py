@@ -8,7 +8,7 @@ ordering, so each page is one index range scan however deep it is.
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -95,7 +95,10 @@ def keyset_page(
         if ordering.is_datetime:
             try:
                 value = datetime.fromisoformat(value)
-            except (TypeError, ValueError):
+                if value.tzinfo is None:
+                    raise ValueError("naive")
+                value = value.astimezone(UTC)  # PostgreSQL rejects offsets Python allows
+            except (TypeError, ValueError, OverflowError):
                 raise ValidationError({"cursor": ["is not a cursor this API issued"]}) from None
         elif not isinstance(value, int) or isinstance(value, bool):
             raise ValidationError({"cursor": ["is not a cursor this API issued"]})

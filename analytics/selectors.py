@@ -14,6 +14,9 @@ from analytics.money import nanos_to_usd
 
 COST_GROUPS = ("entity", "entity_type", "model", "provider", "session", "day")
 TAG_GROUP_PREFIX = "tag:"
+# percentile_cont interpolates in double precision (6.199999999999999 for 6.2); rounding like
+# the costs (to whole nano-dollars) gives both dialects the same, clean answer.
+TURNS_QUANTUM = Decimal("1e-9")
 
 
 def session_metrics(sessions: QuerySet[Any]) -> dict[str, Any]:
@@ -34,8 +37,8 @@ def session_metrics(sessions: QuerySet[Any]) -> dict[str, Any]:
         "avg_turns": float(totals["avg_turns"] or 0),
         "median_cost": nanos_to_usd(median_cost.quantize(Decimal(1))),
         "p95_cost": nanos_to_usd(p95_cost.quantize(Decimal(1))),
-        "median_turns": float(median_turns),
-        "p95_turns": float(p95_turns),
+        "median_turns": float(median_turns.quantize(TURNS_QUANTUM)),
+        "p95_turns": float(p95_turns.quantize(TURNS_QUANTUM)),
         "max_cost": nanos_to_usd(totals["max_cost"] or 0),
     }
 

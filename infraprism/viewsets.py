@@ -19,6 +19,9 @@ class TenantViewSet(viewsets.GenericViewSet):
     base_queryset: QuerySet[Any] | None = None
     permission_classes = [HasReadScope]
     throttle_classes = [ReadRateThrottle]
+    # No OPTIONS metadata: it would describe views by their docstrings (and 500 on views
+    # without a serializer). OPTIONS is a 405 like any other method we do not serve.
+    metadata_class = None
 
     @property
     def organization(self) -> Organization:

@@ -1,13 +1,16 @@
 """Shared fixtures: organizations, API keys, HTTP clients bound to a key, the rollup."""
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from rest_framework.test import APIClient
 
 from infraprism.models import ApiKey, Organization
 from infraprism.services import api_key_create, organization_create
+from ingestion.models import ModelPrice
 from sessions.services import session_rollup_drain
 
 
@@ -22,6 +25,21 @@ class KeyClient(APIClient):
 
     def post_json(self, path: str, body: Any) -> Any:
         return self.post(path, body, format="json")
+
+
+@pytest.fixture(autouse=True)
+def _shipped_list_prices(request: Any, django_db_blocker: Any) -> None:
+    """Transactional tests flush every table, the shipped price rows included: put them back
+    for any test that touches the database."""
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if not uses_db:
+        return
+    with django_db_blocker.unblock():
+        if not ModelPrice.objects.filter(organization=None).exists():
+            migration = importlib.import_module("ingestion.migrations.0003_list_prices")
+            migration.load(django_apps, None)
 
 
 @pytest.fixture(autouse=True)
