@@ -268,4 +268,15 @@ def test_embedded_answers_equal_postgresql(
     rollup()
     for name, path, params in REQUESTS:
         response = client.get(path, params)
-        assert [response.status_code, response.json()] == embedded["answers"][name], name
+        # Cursors are opaque and carry row ids, which differ between the two databases.
+        answer = _without_cursor(response.json())
+        expected = _without_cursor(embedded["answers"][name][1])
+        assert [response.status_code, answer] == [embedded["answers"][name][0], expected], name
+
+
+def _without_cursor(body: Any) -> Any:
+    if isinstance(body, dict) and isinstance(body.get("pagination"), dict):
+        pagination = {k: v for k, v in body["pagination"].items() if k != "next_cursor"}
+        pagination["has_cursor"] = body["pagination"].get("next_cursor") is not None
+        return {**body, "pagination": pagination}
+    return body
