@@ -37,6 +37,24 @@ _COLUMN_LIST = ", ".join(f'"{c}"' for c in _COLUMNS)
 # Up to this many rows go inline in one statement; larger batches are COPYed into staging.
 SMALL_BATCH = 16
 
+# What the rollup folds, copied from each new event into its pending row (see PendingRollup).
+_PENDING_COLUMNS = (
+    "organization_id, session_id, event_pk, timestamp, model, is_error, entity_type, entity_id, "
+    "cost_nanos, input_tokens, output_tokens, cached_input_tokens, tags"
+)
+_PENDING_SOURCE = (
+    "id, event_id, organization_id, session_id, timestamp, model, status, entity_type, "
+    "entity_id, cost_nanos, input_tokens, output_tokens, cached_input_tokens, tags"
+)
+_PENDING_VALUES = (
+    "organization_id, session_id, id, timestamp, model, status = 'error', entity_type, "
+    "entity_id, cost_nanos, input_tokens, output_tokens, cached_input_tokens, "
+    "CASE WHEN tags = '{}' THEN NULL ELSE tags END"
+)
+_QUEUE_INSERT = f"""
+    INSERT INTO ingestion_pendingrollup ({_PENDING_COLUMNS})
+    SELECT {_PENDING_VALUES} FROM inserted WHERE session_id IS NOT NULL"""
+
 _STAGING_DDL = """
 CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
     ord integer, event_id text, "timestamp" timestamptz, model text, provider text,
@@ -51,10 +69,8 @@ WITH inserted AS (
     INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
     SELECT %(org)s, %(received_at)s, {_COLUMN_LIST} FROM ingest_staging ORDER BY ord
     ON CONFLICT (organization_id, event_id) DO NOTHING
-    RETURNING id, event_id, session_id
-), queued AS (
-    INSERT INTO ingestion_pendingrollup (organization_id, event_pk)
-    SELECT %(org)s, id FROM inserted WHERE session_id IS NOT NULL
+    RETURNING {_PENDING_SOURCE}
+), queued AS ({_QUEUE_INSERT}
 )
 SELECT event_id FROM inserted
 """
@@ -96,10 +112,8 @@ WITH inserted AS (
     INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
     VALUES {", ".join([row] * count)}
     ON CONFLICT (organization_id, event_id) DO NOTHING
-    RETURNING id, organization_id, event_id, session_id
-), queued AS (
-    INSERT INTO ingestion_pendingrollup (organization_id, event_pk)
-    SELECT organization_id, id FROM inserted WHERE session_id IS NOT NULL
+    RETURNING {_PENDING_SOURCE}
+), queued AS ({_QUEUE_INSERT}
 )
 SELECT event_id FROM inserted
 """
@@ -144,9 +158,12 @@ def _insert_sqlite(
             if inserted[1] is not None:
                 pending.append((organization_id, inserted[0]))
         if pending:
-            cursor.executemany(
-                "INSERT INTO ingestion_pendingrollup (organization_id, event_pk) VALUES (%s, %s)",
-                pending,
+            ids = [event_pk for _, event_pk in pending]
+            cursor.execute(
+                f"INSERT INTO ingestion_pendingrollup ({_PENDING_COLUMNS}) "
+                f"SELECT {_PENDING_VALUES} FROM ingestion_event "
+                f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                ids,
             )
     return new_ids
 
