@@ -11,7 +11,8 @@ ends at the same aggregate as a recomputation:
 - first_seen/last_seen are least/greatest;
 - entity and each tag come from the event with the smallest rank (timestamp, then event pk),
   and the rank is stored beside them so a later chunk with an earlier event can replace them;
-- models is the sorted union.
+- models is the sorted union, in code point order (COLLATE "C") like SQLite's and Python's
+  sort, whatever the database's default collation.
 """
 
 from django.db import connection
@@ -87,7 +88,7 @@ WITH claimed AS (
            min(timestamp) AS first_seen,
            max(timestamp) AS last_seen,
            count(*) FILTER (WHERE status = 'error') AS error_count,
-           jsonb_agg(DISTINCT model ORDER BY model) AS models,
+           jsonb_agg(DISTINCT model COLLATE "C" ORDER BY model COLLATE "C") AS models,
            (array_agg(entity_type ORDER BY rank) FILTER (WHERE entity_type IS NOT NULL))[1]
                AS entity_type,
            (array_agg(entity_id ORDER BY rank) FILTER (WHERE entity_type IS NOT NULL))[1]
@@ -123,8 +124,8 @@ WITH claimed AS (
         first_seen = LEAST(s.first_seen, EXCLUDED.first_seen),
         last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
         models = CASE WHEN s.models @> EXCLUDED.models THEN s.models ELSE (
-            SELECT jsonb_agg(DISTINCT m ORDER BY m)
-            FROM jsonb_array_elements(s.models || EXCLUDED.models) m) END,
+            SELECT jsonb_agg(DISTINCT m COLLATE "C" ORDER BY m COLLATE "C")
+            FROM jsonb_array_elements_text(s.models || EXCLUDED.models) m) END,
         {_take_earlier("entity_type")},
         {_take_earlier("entity_id")},
         {_take_earlier("entity_rank")},
