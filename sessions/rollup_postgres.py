@@ -1,9 +1,15 @@
 """One rollup chunk on PostgreSQL, as a single statement.
 
 Claims up to `limit` pending rows (FOR UPDATE SKIP LOCKED, so concurrent workers never share
-one), deletes them, aggregates their events per session and merges the result into the
-aggregates with an order-independent upsert. Run inside a transaction: a crash rolls back the
-delete with everything else and the events are still pending for the next run.
+one), deletes them, aggregates them per session and merges the result into the aggregates with
+an order-independent upsert. Run inside a transaction: a crash rolls back the delete with
+everything else and the events are still pending for the next run.
+
+The pending rows carry the columns the rollup needs (written from the events insert's
+RETURNING), so a chunk never reads the wide events table. Claims go in (organization, session)
+order, so a chunk holds whole sessions and each session is upserted about once per drain however
+its events interleave with others'; `up_to` bounds a drain to the rows pending when it started,
+so sessions late in that order cannot be starved by new arrivals.
 
 The merge is commutative and associative, so any split of the events into chunks, in any order,
 ends at the same aggregate as a recomputation:
@@ -18,7 +24,9 @@ ends at the same aggregate as a recomputation:
 from django.db import connection
 
 # Sort key of an event: fixed-width UTC timestamp, then the zero-padded primary key.
-_RANK = "to_char(e.timestamp AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || lpad(e.id::text, 20, '0')"
+_RANK = (
+    "to_char(timestamp AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || lpad(event_pk::text, 20, '0')"
+)
 _BIGINT_MAX = "9223372036854775807"
 
 
@@ -51,33 +59,21 @@ def _merge_tags(part: str) -> str:
 
 
 def _statement(scoped: bool) -> str:
-    scope = "WHERE organization_id = %(org)s" if scoped else ""
-    sums = [
-        "turn_count",
-        "total_cost_nanos",
-        "input_tokens",
-        "output_tokens",
-        "cached_input_tokens",
-        "error_count",
-    ]
+    scope = "AND organization_id = %(org)s" if scoped else ""
+    sums = ["turn_count", "total_cost_nanos", "input_tokens", "output_tokens",
+            "cached_input_tokens", "error_count"]  # fmt: skip
     return f"""
 WITH claimed AS (
+    -- ARRAY(...) runs the claim once and lets the delete probe the primary key, instead of
+    -- a semi-join that reads the whole queue.
     DELETE FROM ingestion_pendingrollup
-    WHERE id IN (
-        SELECT id FROM ingestion_pendingrollup {scope}
-        ORDER BY id LIMIT %(limit)s
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM ingestion_pendingrollup
+        WHERE id <= %(up_to)s {scope}
+        ORDER BY organization_id, session_id, id LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
-    )
-    RETURNING event_pk
-), ev AS (
-    -- One primary-key probe per claimed event. OFFSET 0 keeps the planner from turning this
-    -- into a hash join that reads the whole events table for a chunk of a few thousand rows.
-    SELECT e.* FROM claimed c CROSS JOIN LATERAL (
-        SELECT e.id, e.organization_id, e.session_id, e.timestamp, e.model, e.status,
-               e.cost_nanos, e.input_tokens, e.output_tokens, e.cached_input_tokens,
-               e.entity_type, e.entity_id, e.tags, {_RANK} AS rank
-        FROM ingestion_event e WHERE e.id = c.event_pk OFFSET 0
-    ) e
+    ))
+    RETURNING *, {_RANK} AS rank
 ), per_session AS (
     SELECT organization_id, session_id,
            count(*) AS turn_count,
@@ -87,20 +83,24 @@ WITH claimed AS (
            LEAST(sum(cached_input_tokens), {_BIGINT_MAX})::bigint AS cached_input_tokens,
            min(timestamp) AS first_seen,
            max(timestamp) AS last_seen,
-           count(*) FILTER (WHERE status = 'error') AS error_count,
+           count(*) FILTER (WHERE is_error) AS error_count,
            jsonb_agg(DISTINCT model COLLATE "C" ORDER BY model COLLATE "C") AS models,
-           (array_agg(entity_type ORDER BY rank) FILTER (WHERE entity_type IS NOT NULL))[1]
-               AS entity_type,
-           (array_agg(entity_id ORDER BY rank) FILTER (WHERE entity_type IS NOT NULL))[1]
-               AS entity_id,
-           min(rank) FILTER (WHERE entity_type IS NOT NULL) AS entity_rank
-    FROM ev GROUP BY organization_id, session_id
+           -- The earliest entity without an ordered aggregate: the rank is fixed-width and
+           -- unique, so the smallest "rank, length of type, type, id" string is the earliest
+           -- event's (NULL, and so skipped, for events without an entity).
+           min(rank || lpad(length(entity_type)::text, 3, '0') || entity_type || entity_id
+               COLLATE "C") AS entity_key
+    FROM claimed GROUP BY organization_id, session_id
+), tag_sets AS (
+    -- Calls of a session usually repeat the same tags: expand each distinct set once.
+    SELECT organization_id, session_id, tags, min(rank) AS rank
+    FROM claimed WHERE tags IS NOT NULL
+    GROUP BY organization_id, session_id, tags
 ), tag_firsts AS (
-    SELECT DISTINCT ON (ev.organization_id, ev.session_id, t.key)
-           ev.organization_id, ev.session_id, t.key, t.value, ev.rank
-    FROM ev CROSS JOIN LATERAL jsonb_each(ev.tags) t
-    WHERE ev.tags <> '{{}}'::jsonb
-    ORDER BY ev.organization_id, ev.session_id, t.key, ev.rank
+    SELECT DISTINCT ON (ts.organization_id, ts.session_id, t.key)
+           ts.organization_id, ts.session_id, t.key, t.value, ts.rank
+    FROM tag_sets ts CROSS JOIN LATERAL jsonb_each(ts.tags) t
+    ORDER BY ts.organization_id, ts.session_id, t.key, ts.rank
 ), per_session_tags AS (
     SELECT organization_id, session_id,
            jsonb_object_agg(key, value) AS tags, jsonb_object_agg(key, rank) AS tag_ranks
@@ -110,7 +110,10 @@ WITH claimed AS (
         organization_id, session_id, entity_type, entity_id, entity_rank, turn_count,
         total_cost_nanos, input_tokens, output_tokens, cached_input_tokens, first_seen,
         last_seen, error_count, models, tags, tag_ranks, updated_at)
-    SELECT p.organization_id, p.session_id, p.entity_type, p.entity_id, p.entity_rank,
+    SELECT p.organization_id, p.session_id,
+           substr(p.entity_key, 44, substr(p.entity_key, 41, 3)::int),
+           substr(p.entity_key, 44 + substr(p.entity_key, 41, 3)::int),
+           substr(p.entity_key, 1, 40),
            p.turn_count, p.total_cost_nanos, p.input_tokens, p.output_tokens,
            p.cached_input_tokens, p.first_seen, p.last_seen, p.error_count, p.models,
            coalesce(t.tags, '{{}}'::jsonb), coalesce(t.tag_ranks, '{{}}'::jsonb), now()
@@ -142,10 +145,10 @@ _SCOPED = _statement(scoped=True)
 _ALL = _statement(scoped=False)
 
 
-def rollup_chunk(*, organization_id: int | None, limit: int) -> tuple[int, int]:
+def rollup_chunk(*, organization_id: int | None, limit: int, up_to: int) -> tuple[int, int]:
     """Fold one chunk; returns (events claimed, sessions touched)."""
     sql = _ALL if organization_id is None else _SCOPED
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"org": organization_id, "limit": limit})
+        cursor.execute(sql, {"org": organization_id, "limit": limit, "up_to": up_to})
         claimed, sessions = cursor.fetchone()
     return int(claimed), int(sessions)

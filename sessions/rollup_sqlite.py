@@ -1,9 +1,10 @@
 """One rollup chunk on SQLite (the embedded default).
 
 SQLite has a single writer, so there is no claim race to guard against: the chunk's pending
-rows are read and deleted, and every session they touch is recomputed from all of its events
-in one set-based statement. Recomputation is trivially order-independent, and embedded
-deployments are small enough that re-reading a session's events is cheap.
+rows are read (in the same (organization, session) order as on PostgreSQL) and deleted, and
+every session they touch is recomputed from all of its events in one set-based statement.
+Recomputation is trivially order-independent, and embedded deployments are small enough that
+re-reading a session's events is cheap.
 """
 
 from django.db import connection
@@ -49,32 +50,27 @@ ON CONFLICT (organization_id, session_id) DO UPDATE SET
 """
 
 
-def rollup_chunk(*, organization_id: int | None, limit: int) -> tuple[int, int]:
+def rollup_chunk(*, organization_id: int | None, limit: int, up_to: int) -> tuple[int, int]:
     """Fold one chunk; returns (events claimed, sessions touched)."""
-    scope = "WHERE organization_id = %s" if organization_id is not None else ""
+    scope = "AND organization_id = %s" if organization_id is not None else ""
     params = [organization_id] if organization_id is not None else []
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS temp.rollup_claimed")
         cursor.execute(
-            f"SELECT id, event_pk FROM ingestion_pendingrollup {scope} ORDER BY id LIMIT %s",
-            [*params, limit],
+            "CREATE TEMP TABLE rollup_claimed AS "
+            "SELECT id, organization_id, session_id FROM ingestion_pendingrollup "
+            f"WHERE id <= %s {scope} ORDER BY organization_id, session_id, id LIMIT %s",
+            [up_to, *params, limit],
         )
-        claimed = cursor.fetchall()
+        cursor.execute("SELECT count(*) FROM rollup_claimed")
+        (claimed,) = cursor.fetchone()
         if not claimed:
             return 0, 0
         cursor.execute("DROP TABLE IF EXISTS temp.rollup_touched")
         cursor.execute(
-            "CREATE TEMP TABLE rollup_touched (organization_id integer, session_id text, "
-            "PRIMARY KEY (organization_id, session_id))"
-        )
-        cursor.execute("DROP TABLE IF EXISTS temp.rollup_claimed")
-        cursor.execute(
-            "CREATE TEMP TABLE rollup_claimed (id integer PRIMARY KEY, event_pk integer)"
-        )
-        cursor.executemany("INSERT INTO rollup_claimed VALUES (%s, %s)", claimed)
-        cursor.execute(
-            "INSERT OR IGNORE INTO rollup_touched SELECT e.organization_id, e.session_id "
-            "FROM ingestion_event e JOIN rollup_claimed c ON e.id = c.event_pk"
+            "CREATE TEMP TABLE rollup_touched AS "
+            "SELECT DISTINCT organization_id, session_id FROM rollup_claimed"
         )
         cursor.execute(_RECOMPUTE, [now])
         cursor.execute("SELECT count(*) FROM rollup_touched")
@@ -82,4 +78,4 @@ def rollup_chunk(*, organization_id: int | None, limit: int) -> tuple[int, int]:
         cursor.execute(
             "DELETE FROM ingestion_pendingrollup WHERE id IN (SELECT id FROM rollup_claimed)"
         )
-    return len(claimed), int(touched)
+    return int(claimed), int(touched)

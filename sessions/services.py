@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 
+from ingestion.models import PendingRollup
 from sessions import rollup_postgres, rollup_sqlite
 
 logger = logging.getLogger(__name__)
@@ -22,13 +24,21 @@ class RollupStats:
     chunks: int = 0
 
 
+def pending_high_water_mark() -> int:
+    """The newest pending row's id (0 when none): a drain goes no further than this."""
+    return PendingRollup.objects.aggregate(up_to=Max("id"))["up_to"] or 0
+
+
 def session_rollup_chunk(
-    *, organization_id: int | None = None, limit: int | None = None
+    *, organization_id: int | None = None, limit: int | None = None, up_to: int | None = None
 ) -> tuple[int, int]:
+    """Fold one chunk of the rows pending up to `up_to` (default: all pending now)."""
     dialect = rollup_postgres if connection.vendor == "postgresql" else rollup_sqlite
     with transaction.atomic():
         return dialect.rollup_chunk(
-            organization_id=organization_id, limit=limit or settings.ROLLUP_CHUNK_SIZE
+            organization_id=organization_id,
+            limit=limit or settings.ROLLUP_CHUNK_SIZE,
+            up_to=up_to if up_to is not None else pending_high_water_mark(),
         )
 
 
@@ -38,11 +48,17 @@ def session_rollup_drain(
     """Roll up until nothing (for this organization, or at all) is pending.
 
     With concurrent workers a chunk may come back empty while others hold rows locked; those
-    rows are theirs to finish, so an empty claim ends this drain.
+    rows are theirs to finish, so an empty claim ends this drain. Rows that arrive during the
+    drain wait for the next one (a task scheduled by their ingest, or the sweep): claims go in
+    session order, and without the bound a steady stream of new rows for early sessions could
+    starve the late ones.
     """
     stats = RollupStats()
+    up_to = pending_high_water_mark()
     while max_chunks is None or stats.chunks < max_chunks:
-        events, sessions = session_rollup_chunk(organization_id=organization_id, limit=limit)
+        events, sessions = session_rollup_chunk(
+            organization_id=organization_id, limit=limit, up_to=up_to
+        )
         if events == 0:
             break
         stats.events += events

@@ -40,7 +40,7 @@ from django.db import transaction
 from sessions import rollup_postgres
 with transaction.atomic():
     claimed, sessions = rollup_postgres.rollup_chunk(
-        organization_id=int(sys.argv[1]), limit=int(sys.argv[2])
+        organization_id=int(sys.argv[1]), limit=int(sys.argv[2]), up_to=2**62
     )
     print(f"claimed {claimed} {sessions}", flush=True)
     time.sleep(60)
