@@ -1,0 +1,227 @@
+"""Analytics API latency over 1M events, 100k sessions and 1,000 customers, beside the same SQL
+run by hand.
+
+    .venv/bin/python bench/query.py [--events N] [--sessions N] [--requests N]
+
+The events are generated in SQL and rolled up by the product's own rollup (set-up, not timed).
+Each endpoint gets `--requests` sequential requests on one keep-alive connection through
+gunicorn. Then the SQL each endpoint runs is captured once per sample URL (in this process,
+with CaptureQueriesContext) and replayed with psycopg alone, so `HTTP p50 / SQL p50` shows what
+the framework adds (the replay uses the server's connection options).
+"""
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+
+@dataclass
+class Endpoint:
+    figure: str
+    name: str
+    target_ms: float
+    url: Callable[[random.Random], str]
+
+
+def endpoints(sessions: int, entities: int) -> list[Endpoint]:
+    start = common.data_start().date()
+    end = start + timedelta(days=common.DATA_DAYS - 1)
+
+    def seed(rng: random.Random) -> str:
+        # The guide's query: one customer's sessions since a date (here: the last ~2 weeks).
+        since = start + timedelta(days=rng.randrange(14, 21))
+        params = {
+            "entity_type": "customer",
+            "entity_id": f"cust-{rng.randrange(entities):05d}",
+            "start_date": since.isoformat(),
+        }
+        return "/v1/analytics/sessions?" + urlencode(params)
+
+    def tagged(rng: random.Random) -> str:
+        return "/v1/analytics/sessions?" + urlencode(
+            {"tag": f"feature:{rng.choice(common.FEATURES)}"}
+        )
+
+    def detail(rng: random.Random) -> str:
+        return "/v1/analytics/sessions/" + quote(f"s-{rng.randrange(sessions)}", safe="")
+
+    month = {"start_date": start.isoformat(), "end_date": end.isoformat()}
+
+    def metrics(rng: random.Random) -> str:
+        return "/v1/analytics/session-metrics?" + urlencode(month)
+
+    def costs(group_by: str) -> Callable[[random.Random], str]:
+        return lambda rng: "/v1/analytics/costs?" + urlencode({"group_by": group_by, **month})
+
+    return [
+        Endpoint("query_seed_sessions_p95_ms", "sessions: customer + start_date", 25, seed),
+        Endpoint("query_tag_sessions_p95_ms", "sessions: tag=feature:X", 25, tagged),
+        Endpoint("query_session_detail_p95_ms", "session detail (10 calls)", 25, detail),
+        Endpoint("query_session_metrics_p95_ms", "session-metrics, 30 days", 150, metrics),
+        Endpoint(
+            "query_costs_entity_p95_ms", "costs group_by=entity, 30 days", 300, costs("entity")
+        ),
+        Endpoint("query_costs_day_p95_ms", "costs group_by=day, 30 days", 300, costs("day")),
+    ]
+
+
+def capture_sql(key: str, urls: list[str]) -> list[list[str]]:
+    """The SELECTs each URL runs (auth lookup included), captured in this process."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {key}")
+    captured = []
+    for url in urls:
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code, response.content[:300])
+        captured.append(
+            [
+                q["sql"]
+                for q in ctx.captured_queries
+                if q["sql"].lstrip().upper().startswith("SELECT")
+            ]
+        )
+    return captured
+
+
+def time_sql(statements: list[list[str]], reps: int) -> list[float]:
+    """Seconds per request-worth of SQL, cycling through the captured sample URLs, on a psycopg
+    connection with the server's session options (e.g. `-c jit=off`)."""
+    from django.conf import settings
+
+    options = settings.DATABASES["default"].get("OPTIONS", {}).get("options", "")
+    timings = []
+    with common.connect(options=options) as conn, conn.cursor() as cur:
+        for rep in range(reps):
+            started = time.perf_counter()
+            for statement in statements[rep % len(statements)]:
+                cur.execute(statement.encode())
+                cur.fetchall()
+            timings.append(time.perf_counter() - started)
+    return timings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--entities", type=int, default=1_000)
+    parser.add_argument("--requests", type=int, default=200, help="HTTP requests per endpoint")
+    parser.add_argument(
+        "--max-seconds", type=float, default=40.0, help="HTTP time budget per endpoint"
+    )
+    parser.add_argument("--sql-seconds", type=float, default=8.0, help="replay budget per run")
+    args = parser.parse_args()
+
+    common.reset_database()
+    common.setup_django()
+    common.banner("query: Analytics API latency")
+    org_id, key = common.create_org_and_key()
+    with common.connect(autocommit=False) as conn:
+        load_s = common.generate_events(
+            conn,
+            organization_id=org_id,
+            events=args.events,
+            sessions=args.sessions,
+            entities=args.entities,
+            cost_nanos_sql="1000 + (g * 7919) % 2000000",
+        )
+    from sessions.services import session_rollup_drain
+
+    started = time.perf_counter()
+    stats = session_rollup_drain(organization_id=org_id)
+    rollup_s = time.perf_counter() - started
+    with common.connect() as conn:
+        conn.execute("VACUUM ANALYZE")
+    print(
+        f"data: {args.events:,} events, {stats.sessions and args.sessions:,} sessions, "
+        f"{args.entities:,} customers over {common.DATA_DAYS} days "
+        f"(generated in {load_s:.0f}s, rolled up in {rollup_s:.0f}s)",
+        flush=True,
+    )
+
+    rng = random.Random(11)
+    rows: list[list[Any]] = []
+    summary = common.Summary()
+    failures: list[str] = []
+    plan = endpoints(args.sessions, args.entities)
+    with common.gunicorn() as server:
+        client = common.Client(server.port, key)
+        for endpoint in plan:
+            urls = [endpoint.url(rng) for _ in range(args.requests)]
+            for url in urls[:5]:  # warm-up: connections, caches, plans
+                client.request("GET", url)
+            latencies: list[float] = []
+            budget = time.perf_counter() + args.max_seconds
+            for url in urls:
+                if time.perf_counter() > budget and len(latencies) >= 20:
+                    break
+                started = time.perf_counter()
+                status, body = client.request("GET", url)
+                latencies.append(time.perf_counter() - started)
+                if status != 200 and len(failures) < 5:
+                    failures.append(f"{url}: HTTP {status} {body[:200]!r}")
+            statements = capture_sql(key, urls[:10])
+            first = time_sql(statements, 1)[0]
+            reps = max(10, min(args.requests, int(args.sql_seconds / max(first, 1e-4))))
+            sql = time_sql(statements, reps)
+            http_p50 = common.percentile(latencies, 50)
+            http_p95 = common.percentile(latencies, 95)
+            sql_p50 = common.percentile(sql, 50)
+            rows.append(
+                [
+                    endpoint.name,
+                    len(latencies),
+                    common.ms(http_p50),
+                    common.ms(http_p95),
+                    f"<={endpoint.target_ms:g}",
+                    len(statements[0]),
+                    common.ms(sql_p50),
+                    common.ms(common.percentile(sql, 95)),
+                    f"{http_p50 / sql_p50:.1f}x",
+                ]
+            )
+            print(f"  {endpoint.name}: done", flush=True)
+            summary.add(endpoint.figure, http_p95 * 1000, "<=", endpoint.target_ms, fmt=".1f")
+        client.close()
+
+    print()
+    common.print_table(
+        [
+            "endpoint",
+            "requests",
+            "HTTP p50",
+            "HTTP p95",
+            "target",
+            "queries",
+            "SQL p50",
+            "SQL p95",
+            "HTTP/SQL",
+        ],
+        rows,
+    )
+    print("(ms; sequential requests on one keep-alive connection, up to")
+    print(f" {args.requests} per endpoint or {args.max_seconds:g}s;")
+    print(" SQL = the captured statements of the request, auth lookup included, run by psycopg)")
+    for failure in failures:
+        print("  problem:", failure)
+    summary.print()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Rollup throughput: drain 1,000,000 pending events across 100,000 sessions, then check the
+aggregates exactly (every event costs 0.0000015 USD, so the total must be 1.5 USD exactly).
+
+    .venv/bin/python bench/rollup.py [--events N] [--sessions N]
+
+The events are generated in SQL straight into ingestion_event + ingestion_pendingrollup (as
+ingestion leaves them, in arrival order); only sessions.services.session_rollup_drain() is
+timed, in this process, the way the Celery task calls it. Then the aggregates are checked
+against the events. Last, the same events are made pending again and drained by two
+concurrent drains (what two Celery worker processes do), and checked again.
+"""
+
+import argparse
+import random
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+COST_NANOS = 1500  # 0.0000015 USD
+TARGET_EVENTS_PER_S = 100_000
+SAMPLE_SESSIONS = 300
+
+
+def recompute(events: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A session's aggregate from its events (sorted by timestamp, id), in plain Python."""
+    tags: dict[str, str] = {}
+    entity: tuple[Any, Any] = (None, None)
+    for row in events:
+        if entity[0] is None and row[9] is not None:
+            entity = (row[9], row[10])
+        for key, value in row[11].items():
+            tags.setdefault(key, value)
+    return {
+        "turn_count": len(events),
+        "total_cost_nanos": sum(r[5] for r in events),
+        "input_tokens": sum(r[6] for r in events),
+        "output_tokens": sum(r[7] for r in events),
+        "cached_input_tokens": sum(r[8] for r in events),
+        "first_seen": min(r[2] for r in events),
+        "last_seen": max(r[2] for r in events),
+        "error_count": sum(1 for r in events if r[4] == "error"),
+        "models": sorted({r[3] for r in events}),
+        "entity_type": entity[0],
+        "entity_id": entity[1],
+        "tags": tags,
+    }
+
+
+def verify(
+    org_id: int, events: int, sessions: int, summary: common.Summary, label: str = ""
+) -> bool:
+    from analytics.selectors import session_metrics
+    from sessions.models import Session
+
+    with common.connect() as conn:
+        pending = conn.execute("SELECT count(*) FROM ingestion_pendingrollup").fetchone()
+        row = conn.execute(
+            "SELECT count(*), sum(turn_count), sum(total_cost_nanos) FROM llm_sessions_session "
+            "WHERE organization_id = %s",
+            (org_id,),
+        ).fetchone()
+        assert pending is not None and row is not None
+        n_sessions, turns, cost_nanos = row
+        checks: list[tuple[str, Any, Any]] = [
+            ("pending rows left", pending[0], 0),
+            ("sessions", n_sessions, sessions),
+            ("sum(turn_count)", turns, events),
+            ("sum(total_cost_nanos)", cost_nanos, events * COST_NANOS),
+        ]
+        api_total = session_metrics(Session.objects.filter(organization_id=org_id))["total_cost"]
+        expected_usd = Decimal(events * COST_NANOS) / Decimal(1_000_000_000)
+        checks.append(("session-metrics total_cost (USD)", api_total, expected_usd))
+
+        rng = random.Random(7)
+        sample = [f"s-{i}" for i in rng.sample(range(sessions), min(SAMPLE_SESSIONS, sessions))]
+        rows = conn.execute(
+            "SELECT session_id, id, timestamp, model, status, cost_nanos, input_tokens, "
+            "output_tokens, cached_input_tokens, entity_type, entity_id, tags "
+            "FROM ingestion_event WHERE organization_id = %s AND session_id = ANY(%s) "
+            "ORDER BY session_id, timestamp, id",
+            (org_id, sample),
+        ).fetchall()
+        by_session: dict[str, list[tuple[Any, ...]]] = {}
+        for r in rows:
+            by_session.setdefault(r[0], []).append(r)
+        fields = list(recompute(next(iter(by_session.values()))).keys())
+        stored = {
+            s["session_id"]: s
+            for s in Session.objects.filter(organization_id=org_id, session_id__in=sample).values(
+                "session_id", *fields
+            )
+        }
+        mismatches = []
+        for session_id, session_events in by_session.items():
+            expected = recompute(session_events)
+            got = stored.get(session_id)
+            if got is None:
+                mismatches.append(f"{session_id}: missing")
+                continue
+            for name in fields:
+                if got[name] != expected[name]:
+                    mismatches.append(f"{session_id}.{name}: {got[name]!r} != {expected[name]!r}")
+        checks.append(("sampled sessions differing from a recomputation", len(mismatches), 0))
+
+    common.print_table(
+        ["check", "value", "expected", "result"],
+        [[name, value, want, "ok" if value == want else "WRONG"] for name, value, want in checks],
+    )
+    for line in mismatches[:10]:
+        print("  mismatch:", line)
+    ok = all(value == want for _, value, want in checks)
+    summary.lines.append(
+        f"rollup_total_cost_usd{label}: {api_total} target: ={expected_usd} "
+        f"{'ok' if api_total == expected_usd else 'FAILED'}"
+    )
+    summary.lines.append(
+        f"rollup_exact{label}: {'all checks pass' if ok else 'MISMATCH'} "
+        f"({len(by_session)} sampled sessions recomputed) target: exact {'ok' if ok else 'FAILED'}"
+    )
+    return ok
+
+
+def drain(org_id: int) -> tuple[Any, float]:
+    """Time session_rollup_drain() on this process's Django connection, as the task runs it."""
+    from sessions.services import session_rollup_drain
+
+    started = time.perf_counter()
+    stats = session_rollup_drain(organization_id=org_id)
+    return stats, time.perf_counter() - started
+
+
+def concurrent_drains(org_id: int, workers: int) -> tuple[int, float]:
+    """`workers` threads, each on its own database connection, drain the same queue at once,
+    as Celery worker processes would (claims use FOR UPDATE SKIP LOCKED). (events, seconds)"""
+    from django.db import connection
+
+    from sessions.services import session_rollup_drain
+
+    totals: list[int] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            events = session_rollup_drain(organization_id=org_id).events
+            with lock:
+                totals.append(events)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(totals), time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--entities", type=int, default=1_000)
+    args = parser.parse_args()
+
+    common.reset_database()
+    common.setup_django()
+    common.banner("rollup: drain pending events into session aggregates")
+    org_id, _ = common.create_org_and_key()
+    with common.connect(autocommit=False) as conn:
+        load_s = common.generate_events(
+            conn,
+            organization_id=org_id,
+            events=args.events,
+            sessions=args.sessions,
+            entities=args.entities,
+            cost_nanos_sql=str(COST_NANOS),
+        )
+    print(
+        f"loaded {args.events:,} pending events over {args.sessions:,} sessions "
+        f"(arrival order) in {load_s:.1f}s",
+        flush=True,
+    )
+
+    from django.conf import settings
+
+    chunk = settings.ROLLUP_CHUNK_SIZE
+    stats, elapsed = drain(org_id)
+    rate = stats.events / elapsed
+    print()
+    common.print_table(
+        ["session_rollup_drain()", "events", "session upserts", "chunks", "seconds", "events/s"],
+        [
+            [
+                "as shipped, arrival order",
+                f"{stats.events:,}",
+                f"{stats.sessions:,}",
+                f"{stats.chunks} x {chunk:,}",
+                f"{elapsed:.2f}",
+                f"{rate:,.0f}",
+            ]
+        ],
+    )
+    print()
+    summary = common.Summary()
+    summary.add("rollup_events_per_s", rate, ">=", TARGET_EVENTS_PER_S, fmt=",.0f")
+    exact = verify(org_id, args.events, args.sessions, summary)
+    print()
+
+    # Scale-out on this machine: the same events made pending again, drained by two
+    # concurrent workers; the aggregates must come out exactly the same.
+    with common.connect() as conn:
+        common.requeue_pending(conn)
+    events, elapsed = concurrent_drains(org_id, 2)
+    concurrent_rate = events / elapsed
+    common.print_table(
+        ["session_rollup_drain()", "events", "seconds", "events/s", "vs one drain"],
+        [
+            [
+                "2 concurrent drains (2 workers)",
+                f"{events:,}",
+                f"{elapsed:.2f}",
+                f"{concurrent_rate:,.0f}",
+                f"{concurrent_rate / rate:.2f}x",
+            ]
+        ],
+    )
+    print()
+    exact = verify(org_id, args.events, args.sessions, summary, "_2_workers") and exact
+    summary.print()
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
