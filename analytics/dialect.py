@@ -37,21 +37,41 @@ def list_contains(model: type[Model], column: str, value: str) -> Q:
     return Q(RawSQL(sql, [value], BooleanField()))  # noqa: S611
 
 
-class PercentileCont(Aggregate):
+class PercentilesCont(Aggregate):
+    """percentile_cont(ARRAY[...]) WITHIN GROUP (ORDER BY field): several percentiles, one sort."""
+
     function = "percentile_cont"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
+    template = (
+        "%(function)s(ARRAY[%(fractions)s]::float8[]) WITHIN GROUP (ORDER BY %(expressions)s)"
+    )
 
-    def __init__(self, expression: Any, percentile: float) -> None:
-        super().__init__(expression, percentile=percentile)
+    def __init__(self, expression: Any, fractions: list[float]) -> None:
+        from django.contrib.postgres.fields import ArrayField
+
+        super().__init__(
+            expression,
+            fractions=", ".join(repr(float(f)) for f in fractions),
+            output_field=ArrayField(FloatField()),
+        )
 
 
-def percentiles(queryset: QuerySet[Any], field: str, fractions: list[float]) -> list[Decimal]:
-    """Linear-interpolated percentiles (percentile_cont semantics) of `field`."""
+def percentile_aggregates(field: str, fractions: list[float]) -> dict[str, Any]:
+    """Aggregates to compute along with the caller's others (PostgreSQL); none on SQLite."""
+    return {f"percentiles_{field}": PercentilesCont(field, fractions)} if is_postgres() else {}
+
+
+def percentiles(
+    queryset: QuerySet[Any], field: str, fractions: list[float], aggregated: dict[str, Any]
+) -> list[Decimal]:
+    """Linear-interpolated percentiles (percentile_cont semantics) of `field`.
+
+    On PostgreSQL they come from `aggregated` (the caller's aggregate() with
+    percentile_aggregates() in it); SQLite has no percentile function, so the one or two
+    neighbouring values of each percentile are read in order and interpolated.
+    """
     if is_postgres():
-        names = {f"p{i}": PercentileCont(field, fraction) for i, fraction in enumerate(fractions)}
-        row = queryset.order_by().aggregate(**names)
-        return [Decimal(str(row[f"p{i}"] or 0)) for i in range(len(fractions))]
+        values = aggregated[f"percentiles_{field}"] or [0.0] * len(fractions)
+        return [Decimal(str(v if v is not None else 0)) for v in values]
     count = queryset.count()
     if count == 0:
         return [Decimal(0)] * len(fractions)
