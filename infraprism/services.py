@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from infraprism import keys
 from infraprism.models import ApiKey, Organization
+from infraprism.selectors import api_key_cache_evict
 
 
 class ScopeError(ValueError):
@@ -59,6 +60,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+    api_key_cache_evict(api_key.prefix)
     return api_key
 
 

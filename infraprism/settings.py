@@ -141,6 +141,12 @@ MAX_BATCH_EVENTS = 1000
 # How far in the future an event timestamp may be (clock skew allowance).
 MAX_FUTURE_SKEW_SECONDS = 300
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+# How long a process may reuse an API key row it looked up (revocation elsewhere takes effect
+# within this many seconds; 0 disables the cache).
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
+# How long a process reuses an organization's price table (admin edits clear it at once in the
+# process that saved them; 0 disables the cache).
+PRICE_CACHE_SECONDS = env.float("PRICE_CACHE_SECONDS", default=30.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["infraprism.authentication.ApiKeyAuthentication"],

@@ -1,9 +1,13 @@
 """Operators browse events and manage the price table."""
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ingestion.models import Event, ModelPrice
+from ingestion.pricing import price_cache_clear
 
 
 @admin.register(Event)
@@ -43,3 +47,15 @@ class ModelPriceAdmin(admin.ModelAdmin):
     ]
     list_filter = ["provider", "organization", "effective_from"]
     search_fields = ["model"]
+
+    def save_model(self, request: HttpRequest, obj: ModelPrice, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        price_cache_clear()
+
+    def delete_model(self, request: HttpRequest, obj: ModelPrice) -> None:
+        super().delete_model(request, obj)
+        price_cache_clear()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelPrice]) -> None:
+        super().delete_queryset(request, queryset)
+        price_cache_clear()

@@ -10,11 +10,15 @@ Token convention (OpenAI's): `input_tokens` counts all prompt tokens, `cached_in
 of them were cache hits and are billed at the cached rate.
 """
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from fnmatch import fnmatchcase
+
+from django.conf import settings
+from django.db.models import Q
 
 from ingestion.models import ModelPrice
 
@@ -81,12 +85,20 @@ class PriceBook:
 
     @classmethod
     def for_organization(cls, organization_id: int) -> "PriceBook":
-        from django.db.models import Q
-
+        """The organization's book, reused for PRICE_CACHE_SECONDS (loading the table was a
+        fifth of a single-event request's CPU). Price edits through the admin clear it here;
+        other processes see them within that time."""
+        ttl = settings.PRICE_CACHE_SECONDS
+        now = time.monotonic()
+        if ttl > 0 and (hit := _books.get(organization_id)) is not None and hit[0] > now:
+            return hit[1]
         rows = ModelPrice.objects.filter(
             Q(organization__isnull=True) | Q(organization_id=organization_id)
         )
-        return cls(rows)
+        book = cls(rows)
+        if ttl > 0:
+            _books[organization_id] = (now + ttl, book)
+        return book
 
     def lookup(self, model: str, on: date) -> Price | None:
         key = (model, on)
@@ -105,3 +117,10 @@ class PriceBook:
                 if tier:
                     return max(tier, key=lambda p: (len(p.model), p.effective_from))
         return None
+
+
+_books: dict[int, tuple[float, PriceBook]] = {}
+
+
+def price_cache_clear() -> None:
+    _books.clear()

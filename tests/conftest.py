@@ -43,10 +43,14 @@ def _shipped_list_prices(request: Any, django_db_blocker: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _rate_limits_off(settings: Any) -> None:
+def _test_defaults(settings: Any) -> None:
     # Rate-limit tests turn them back on explicitly.
     settings.INGEST_RATE_LIMIT = "off"
     settings.READ_RATE_LIMIT = "off"
+    # Tests change keys and organizations behind the API's back; test_api_key_cache.py covers
+    # the cache itself.
+    settings.API_KEY_CACHE_SECONDS = 0
+    settings.PRICE_CACHE_SECONDS = 0
 
 
 @pytest.fixture
