@@ -44,7 +44,7 @@ def test_an_admin_price_edit_applies_at_once(client: Any, org: Any, admin_client
             "output_per_million": "4.00",
             "cached_input_per_million": "",
             "effective_from": "2025-01-01",
-        },  # fmt: skip
+        },
     )
     assert response.status_code == 302, response.content
     assert ModelPrice.objects.filter(organization=org).count() == 1
