@@ -75,6 +75,12 @@ def _decimal(text: str) -> Decimal:
 
 json_decoder = msgspec.json.Decoder(float_hook=_decimal)
 
+# Fast path: a body whose every event passes the schema decodes straight into structs in one C
+# pass. Any failure falls back to json_decoder and per-item validation, which name each error.
+BatchIn: Any = msgspec.defstruct("BatchIn", [("events", list[EventIn])], forbid_unknown_fields=True)
+event_decoder = msgspec.json.Decoder(EventIn, float_hook=_decimal)
+batch_decoder = msgspec.json.Decoder(BatchIn, float_hook=_decimal)
+
 _AT = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`(?: in `(?P<outer>[^`]*)`)?)?$")
 _FIELD = re.compile(r"^\$\.(?P<field>[A-Za-z0-9_]+)")
 _NAMED = re.compile(r"Object (?:contains unknown|missing required) field `(?P<field>[^`]*)`")

@@ -27,10 +27,8 @@ class IngestResult:
 
 
 def _event_id_of(item: Any) -> Any:
-    if isinstance(item, dict):
-        value = item.get("event_id")
-        return value if isinstance(value, str) else None
-    return None
+    value = item.get("event_id") if isinstance(item, dict) else getattr(item, "event_id", None)
+    return value if isinstance(value, str) else None
 
 
 def events_validate(*, items: list[Any], now: datetime) -> IngestResult:

@@ -85,7 +85,7 @@ def _cross_field_errors(event: Any, now: datetime) -> dict[str, list[str]]:
 def validate_event(item: Any, now: datetime) -> ValidEvent | dict[str, list[str]]:
     """A ValidEvent, or {field: [reasons]} naming every problem with the item."""
     try:
-        event = msgspec.convert(item, EventIn, strict=True)
+        event = item if isinstance(item, EventIn) else msgspec.convert(item, EventIn, strict=True)
     except msgspec.ValidationError:
         errors = all_field_errors(item)
         if isinstance(item, dict):
