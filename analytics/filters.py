@@ -25,9 +25,10 @@ class ZoneField(forms.CharField):
             return None
         try:
             return ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: name too long for a path
             raise forms.ValidationError(
-                f"unknown time zone {value!r}; use an IANA name such as Europe/Paris"
+                "unknown time zone %(value)s; use an IANA name such as Europe/Paris",
+                params={"value": repr(value[:100])},
             ) from None
 
 

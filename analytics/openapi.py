@@ -104,6 +104,8 @@ TimelinePage = inline_serializer(
 )
 MetricsPage = envelope("MetricsPage", {"data": MetricsOut()})
 
+CSV_BODY = OpenApiResponse(OpenApiTypes.STR, description="With format=csv: a header row, then rows")
+
 READ_ERRORS = {
     400: OpenApiResponse(ErrorBody, description="A bad query parameter, named in `errors`"),
     401: OpenApiResponse(

@@ -113,7 +113,11 @@ class SessionViewSet(AnalyticsViewSet):
     @extend_schema(
         operation_id="sessions_list",
         parameters=openapi.LIST_PARAMETERS + openapi.SESSION_LIST_PARAMETERS,
-        responses={200: openapi.page_of("SessionPage", openapi.SessionOut), **openapi.READ_ERRORS},
+        responses={
+            (200, "application/json"): openapi.page_of("SessionPage", openapi.SessionOut),
+            (200, "text/csv"): openapi.CSV_BODY,
+            **openapi.READ_ERRORS,
+        },
         tags=["sessions"],
     )
     def list(self, request: Request) -> HttpResponseBase:
@@ -248,7 +252,11 @@ class CostViewSet(AnalyticsViewSet):
     @extend_schema(
         operation_id="costs",
         parameters=openapi.LIST_PARAMETERS + openapi.COST_PARAMETERS,
-        responses={200: openapi.page_of("CostPage", openapi.CostGroupOut), **openapi.READ_ERRORS},
+        responses={
+            (200, "application/json"): openapi.page_of("CostPage", openapi.CostGroupOut),
+            (200, "text/csv"): openapi.CSV_BODY,
+            **openapi.READ_ERRORS,
+        },
         tags=["costs"],
     )
     def list(self, request: Request) -> HttpResponseBase:

@@ -1,4 +1,5 @@
-"""Request body cap (decided from Content-Length before anything parses) and request logs."""
+"""Request body cap (decided from Content-Length before anything parses), HEAD without a body,
+and request logs."""
 
 import logging
 import time
@@ -26,6 +27,13 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # WSGI gives Django no way to read a chunked body whole; refuse it rather than
+            # see an empty body and answer as if the client had sent nothing.
+            return JsonResponse(
+                error_body("length_required", "Send the body with a Content-Length header."),
+                status=411,
+            )
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -35,7 +43,12 @@ class BodySizeLimitMiddleware:
             )
         if length > settings.MAX_BODY_BYTES:
             return _too_large()
-        return self.get_response(request)
+        response = self.get_response(request)
+        if request.method == "HEAD" and not response.streaming:
+            # gunicorn sends whatever body it is given; on a keep-alive connection the client
+            # would read those bytes as the start of its next response.
+            response.content = b""
+        return response
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, RequestDataTooBig):

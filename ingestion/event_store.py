@@ -122,6 +122,10 @@ SELECT event_id FROM inserted
 def _insert_postgres(
     organization_id: int, rows: Sequence[tuple[object, ...]], received_at: datetime
 ) -> set[str]:
+    # Insert in event_id order: concurrent batches sharing ids (a retrying SDK) then take their
+    # unique-index locks in one order and wait instead of deadlocking. The sort is stable, so
+    # the first copy of an id repeated within the batch still wins.
+    rows = sorted(rows, key=lambda row: str(row[0]))
     if len(rows) <= SMALL_BATCH:
         params: list[Any] = [v for row in rows for v in (organization_id, received_at, *row)]
         with connection.cursor() as cursor:

@@ -3,7 +3,7 @@
 Validation itself is the compiled msgspec schema (schema.py); these mirror it for /v1/schema.
 """
 
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, inline_serializer
 from rest_framework import serializers
 
 from infraprism.openapi import COMMON_ERRORS, ErrorBody
@@ -54,12 +54,30 @@ item_error_fields: dict[str, serializers.Field] = {
     "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
 }
 
+_counts: dict[str, serializers.Field] = {
+    "accepted": serializers.IntegerField(),
+    "duplicates": serializers.IntegerField(),
+    "rejected": serializers.IntegerField(),
+}
 BatchResult = inline_serializer(
     "BatchResult",
     fields={
-        "accepted": serializers.IntegerField(),
-        "duplicates": serializers.IntegerField(),
-        "rejected": serializers.IntegerField(),
+        **_counts,
         "errors": inline_serializer("ItemError", fields=item_error_fields, many=True),
     },
+)
+# Every event rejected: the batch result with the error code and summary of other 400s.
+BatchRejected = inline_serializer(
+    "BatchRejected",
+    fields={
+        "error": serializers.CharField(),
+        "detail": serializers.CharField(),
+        **_counts,
+        "errors": inline_serializer("ItemErrors", fields=item_error_fields, many=True),
+    },
+)
+BatchBadRequest = PolymorphicProxySerializer(
+    component_name="BatchBadRequest",
+    serializers=[ErrorBody, BatchRejected],
+    resource_type_field_name=None,
 )

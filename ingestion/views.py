@@ -102,7 +102,10 @@ class EventViewSet(TenantViewSet):
         responses={
             202: openapi.BatchResult,
             207: OpenApiResponse(openapi.BatchResult, description="Some events were rejected"),
-            400: OpenApiResponse(openapi.ErrorBody, description="Malformed batch"),
+            400: OpenApiResponse(
+                openapi.BatchBadRequest,
+                description="A malformed batch, or every event rejected (nothing stored)",
+            ),
             **openapi.COMMON_ERRORS,
         },
         tags=["ingestion"],
