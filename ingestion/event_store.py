@@ -16,7 +16,7 @@ from django.db import connection
 
 from ingestion.validation import ValidEvent
 
-_COLUMNS = (
+EVENT_COLUMNS = (
     "event_id",
     "timestamp",
     "model",
@@ -33,7 +33,7 @@ _COLUMNS = (
     "status",
     "tags",
 )
-_COLUMN_LIST = ", ".join(f'"{c}"' for c in _COLUMNS)
+_COLUMN_LIST = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
 # Up to this many rows go inline in one statement; larger batches are COPYed into staging.
 SMALL_BATCH = 16
 
@@ -77,7 +77,7 @@ SELECT event_id FROM inserted
 
 _SQLITE_INSERT = f"""
 INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
-VALUES ({", ".join(["%s"] * (len(_COLUMNS) + 2))})
+VALUES ({", ".join(["%s"] * (len(EVENT_COLUMNS) + 2))})
 ON CONFLICT (organization_id, event_id) DO NOTHING
 RETURNING id, session_id
 """
@@ -106,7 +106,7 @@ def _row(event: ValidEvent, cost_source: str) -> tuple[object, ...]:
 @cache
 def _pg_insert_values(count: int) -> str:
     """The same statement as _PG_INSERT with the rows inline: one round trip for small batches."""
-    row = "(" + ", ".join(["%s"] * (len(_COLUMNS) + 2)) + ")"
+    row = "(" + ", ".join(["%s"] * (len(EVENT_COLUMNS) + 2)) + ")"
     return f"""
 WITH inserted AS (
     INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
