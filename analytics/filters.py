@@ -13,7 +13,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 
 from analytics import dialect
-from analytics.money import usd_to_nanos_ceil
+from infraprism.money import usd_to_nanos_ceil
 
 MAX_TAG_FILTERS = 10
 

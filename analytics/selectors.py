@@ -10,7 +10,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lag, RowNumber, TruncDate
 
 from analytics import dialect
-from analytics.money import nanos_to_usd
+from infraprism.money import nanos_to_usd
 
 COST_GROUPS = ("entity", "entity_type", "model", "provider", "session", "day")
 TAG_GROUP_PREFIX = "tag:"

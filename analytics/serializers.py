@@ -9,7 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from analytics.money import nanos_to_usd
+from infraprism.money import nanos_to_usd
 
 SESSION_VALUES = (
     "id", "session_id", "entity_type", "entity_id", "turn_count", "total_cost_nanos",

@@ -6,8 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from infraprism.models import Organization
-
-NANOS_PER_USD = Decimal(1_000_000_000)
+from infraprism.money import nanos_to_usd
 
 
 class Event(models.Model):
@@ -60,7 +59,7 @@ class Event(models.Model):
 
     @property
     def cost(self) -> Decimal:
-        return Decimal(self.cost_nanos) / NANOS_PER_USD
+        return nanos_to_usd(self.cost_nanos)
 
 
 class PendingRollup(models.Model):

@@ -4,18 +4,17 @@
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 from django.conf import settings
 
+from infraprism.money import usd_to_nanos
 from ingestion.schema import EventIn, EventPartial, all_field_errors
 
-NANOS_PER_USD = 1_000_000_000
 MAX_COST_USD = Decimal(1_000_000)
 MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
-_NANO = Decimal("1e-9")
 # Text columns and jsonb cannot hold NUL; session_id's pattern already excludes it.
 _NUL_CHECKED = ("event_id", "model", "provider", "entity_type", "entity_id")
 _NUL_REASON = "must not contain NUL (\\u0000) characters"
@@ -37,10 +36,6 @@ class ValidEvent:
     latency_ms: int | None
     status: str
     tags: dict[str, str]
-
-
-def usd_to_nanos(value: Decimal | int) -> int:
-    return int((Decimal(value) * NANOS_PER_USD).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
 def _cost_errors(cost: Any) -> list[str]:

@@ -6,8 +6,7 @@ from django.db import models
 from django.db.models import JSONField
 
 from infraprism.models import Organization
-
-NANOS_PER_USD = Decimal(1_000_000_000)
+from infraprism.money import nanos_to_usd
 
 
 class Session(models.Model):
@@ -59,4 +58,4 @@ class Session(models.Model):
 
     @property
     def total_cost(self) -> Decimal:
-        return Decimal(self.total_cost_nanos) / NANOS_PER_USD
+        return nanos_to_usd(self.total_cost_nanos)
