@@ -24,7 +24,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, load, servers
 
 TARGET_P95_S = 2.0
 LIVE_SESSIONS = 50
@@ -118,8 +118,8 @@ def main() -> int:
     request_latencies: list[float] = []
     failures: list[str] = []
 
-    with common.gunicorn() as server, common.celery_worker() as worker_log:
-        client = common.Client(server.port, key)
+    with servers.gunicorn() as server, servers.celery_worker() as worker_log:
+        client = load.Client(server.port, key)
         # The worker is ready once it has rolled up a first batch.
         warm = [event("warm-up", n, prefix="warm") for n in range(5)]
         status, body = client.request("POST", "/v1/events/batch", orjson.dumps({"events": warm}))

@@ -29,8 +29,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
-from ingestion.event_store import EVENT_COLUMNS
+from bench import common, load, servers
+from ingestion.event_store import EVENT_COLUMNS, event_row
 
 BATCH = 1000
 TARGET_VS_COPY = 0.25
@@ -84,28 +84,7 @@ def copy_rows(org_id: int, batches: list[list[dict[str, Any]]]) -> list[list[tup
         assert not result.errors, result.errors[:1]
         rows = []
         for event, source in events_price(organization_id=org_id, events=result.valid):
-            rows.append(
-                (
-                    next_id,
-                    org_id,
-                    now,
-                    event.event_id,
-                    event.timestamp,
-                    event.model,
-                    event.provider,
-                    event.entity_type,
-                    event.entity_id,
-                    event.session_id,
-                    event.input_tokens,
-                    event.output_tokens,
-                    event.cached_input_tokens,
-                    event.cost_nanos,
-                    str(source),
-                    event.latency_ms,
-                    event.status,
-                    orjson.dumps(event.tags).decode(),
-                )
-            )
+            rows.append((next_id, org_id, now, *event_row(event, str(source))))
             next_id += 1
         out.append(rows)
     return out
@@ -261,10 +240,10 @@ def main() -> int:
     single_bodies = [
         encode(make_event(rng, 10_000_000 + n, now)) for n in range(int(args.single_seconds * 3000))
     ]
-    with common.gunicorn() as server:
+    with servers.gunicorn() as server:
         # Warm both gunicorn workers (imports, connections, the staging table) first.
         common.truncate_events()
-        common.run_load(
+        load.run_load(
             server.port,
             key,
             lambda n: ("POST", "/v1/events/batch", bodies[n % len(bodies)]),
@@ -275,7 +254,7 @@ def main() -> int:
 
         # 2. The product.
         common.truncate_events()
-        result = common.run_load(
+        result = load.run_load(
             server.port,
             key,
             lambda n: ("POST", "/v1/events/batch", bodies[n]),
@@ -292,7 +271,7 @@ def main() -> int:
 
         # 3. The naive baseline, same batches, fewer of them (it is slow).
         common.truncate_events()
-        result = common.run_load(
+        result = load.run_load(
             server.port,
             key,
             lambda n: ("POST", "/bench/naive/events/batch", bodies[n]),
@@ -313,7 +292,7 @@ def main() -> int:
 
         # 4. Single events, 8 keep-alive clients, bounded in time.
         common.truncate_events()
-        single = common.run_load(
+        single = load.run_load(
             server.port,
             key,
             lambda n: ("POST", "/v1/events", single_bodies[n]),

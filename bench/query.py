@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, load, servers
 
 
 @dataclass
@@ -159,8 +159,8 @@ def main() -> int:
     summary = common.Summary()
     failures: list[str] = []
     plan = endpoints(args.sessions, args.entities)
-    with common.gunicorn() as server:
-        client = common.Client(server.port, key)
+    with servers.gunicorn() as server:
+        client = load.Client(server.port, key)
         for endpoint in plan:
             urls = [endpoint.url(rng) for _ in range(args.requests)]
             for url in urls[:5]:  # warm-up: connections, caches, plans

@@ -83,7 +83,7 @@ RETURNING id, session_id
 """
 
 
-def _row(event: ValidEvent, cost_source: str) -> tuple[object, ...]:
+def event_row(event: ValidEvent, cost_source: str) -> tuple[object, ...]:
     return (
         event.event_id,
         event.timestamp,
@@ -179,7 +179,7 @@ def events_insert(
 
     Must run inside a transaction: the events and their rollup work commit together.
     """
-    rows = [_row(event, cost_source) for event, cost_source in events]
+    rows = [event_row(event, cost_source) for event, cost_source in events]
     if connection.vendor == "postgresql":
         return _insert_postgres(organization_id, rows, received_at)
     return _insert_sqlite(organization_id, rows, received_at)
