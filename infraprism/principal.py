@@ -1,10 +1,34 @@
-"""The authenticated principal behind an API key (request.user for key-authenticated calls).
+"""The authenticated principal: who is calling, for which organization, allowed to do what.
 
-Kept separate from django.contrib.auth users so that dashboard members (Django users belonging
-to an organization) can later authenticate with another class and expose the same attributes.
+`request.user` is a principal for every customer-facing request. Permissions, throttles, the
+tenant base viewset and the request log read it and never test the credential's type: an API
+key today, an organization member (dashboard) as well. Each credential kind implements the
+`Principal` protocol below.
 """
 
+from typing import Protocol, runtime_checkable
+
 from infraprism.models import ApiKey, Organization
+
+
+@runtime_checkable
+class Principal(Protocol):
+    is_authenticated: bool
+
+    @property
+    def organization(self) -> Organization: ...
+
+    def has_scope(self, scope: str) -> bool: ...
+
+    @property
+    def rate_key(self) -> str:
+        """Stable identity that rate limits count against (never a secret)."""
+        ...
+
+    @property
+    def log_label(self) -> str:
+        """What the request log line says about the caller (never a secret)."""
+        ...
 
 
 class ApiKeyPrincipal:
@@ -19,9 +43,21 @@ class ApiKeyPrincipal:
     def organization(self) -> Organization:
         return self.api_key.organization
 
+    def has_scope(self, scope: str) -> bool:
+        return self.api_key.has_scope(scope)
+
+    @property
+    def rate_key(self) -> str:
+        return f"key:{self.api_key.pk}"
+
     @property
     def log_label(self) -> str:
         return f"org={self.organization.slug} key={self.api_key.prefix}"
 
     def __str__(self) -> str:
         return self.log_label
+
+
+def principal_of(user: object) -> Principal | None:
+    """The request's principal, or None for anonymous requests and Django's own users."""
+    return user if isinstance(user, Principal) else None
