@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from infraprism.models import Organization
 from infraprism.money import nanos_to_usd
+from infraprism.tenancy import TenantManager
 
 
 class Event(models.Model):
@@ -37,6 +38,8 @@ class Event(models.Model):
     latency_ms = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.SUCCESS)
     tags = models.JSONField(default=dict, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         constraints = [
@@ -85,6 +88,8 @@ class PendingRollup(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     cached_input_tokens = models.BigIntegerField(default=0)
     tags = models.JSONField(null=True)  # NULL when the event has no tags
+
+    objects = TenantManager()
 
     class Meta:
         # Claims go in (organization, session) order so a chunk holds whole sessions.

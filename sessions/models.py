@@ -7,6 +7,7 @@ from django.db.models import JSONField
 
 from infraprism.models import Organization
 from infraprism.money import nanos_to_usd
+from infraprism.tenancy import TenantManager
 
 
 class Session(models.Model):
@@ -31,6 +32,8 @@ class Session(models.Model):
     tag_ranks = models.JSONField(default=dict, blank=True, editable=False)
     # Distinct model names, sorted. Declared last: the name shadows the `models` module.
     models = JSONField(default=list, blank=True)
+
+    objects = TenantManager()
 
     class Meta:
         db_table = "llm_sessions_session"
