@@ -26,13 +26,11 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
-# The access log format leaves out gunicorn's default %(u)s (the Basic-auth user), where
-# `curl -u KEY:` would put an API key.
+# Server settings (workers, threads, log format) live in gunicorn.conf.py, shared with
+# docker-compose and the tests.
 run: migrate
 	$(PY) manage.py ensure_demo --port $(PORT)
-	$(PY) -m gunicorn infraprism.wsgi:application --bind $(HOST):$(PORT) --workers 2 \
-		--threads 4 --access-logfile - --error-logfile - --log-level warning \
-		--access-logformat '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+	$(PY) -m gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT)
 
 worker: $(STAMP)
 	$(VENV)/bin/celery -A infraprism worker --beat --loglevel INFO --concurrency 2 \

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import re
-import shlex
 import signal
 import socket
 import subprocess
@@ -250,24 +248,9 @@ class Server:
 
 
 def make_run_gunicorn_args() -> list[str]:
-    """The gunicorn options `make run` serves with, read from the Makefile (less --bind), so
-    that these tests follow the configuration users actually run."""
-    makefile = (REPO / "Makefile").read_text().replace("\\\n", " ")
-    recipe = re.search(r"^run:.*?\n((?:\t.*\n?)+)", makefile, re.M)
-    command = next(
-        (
-            line
-            for line in (recipe.group(1).splitlines() if recipe else [])
-            if "-m gunicorn" in line
-        ),
-        None,
-    )
-    assert command, "could not find the gunicorn command of `make run` in the Makefile"
-    args = shlex.split(command.split("infraprism.wsgi:application", 1)[1])
-    if "--bind" in args:
-        del args[args.index("--bind") : args.index("--bind") + 2]
-    assert not any(a.startswith(("-b", "--bind")) for a in args), args
-    return args
+    """The gunicorn configuration `make run` and docker-compose serve with, so that these tests
+    follow the configuration users actually run."""
+    return ["-c", str(REPO / "gunicorn.conf.py")]
 
 
 def start_gunicorn(
