@@ -26,6 +26,24 @@ def error_body(
     return body
 
 
+class ApiError(exceptions.APIException):
+    """An error raised below a view (a parser, a throttle) that must reach the client in the
+    API's shape with its own status, code and field errors."""
+
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        code: str,
+        detail: str,
+        errors: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(detail=detail, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.errors = errors
+
+
 def _flatten(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         return {
@@ -51,7 +69,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, ApiError):
+        response.data = error_body(exc.error_code, str(exc.detail), exc.errors)
+    elif isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         first = next(iter(errors.items()), None)
         detail = f"{first[0]}: {first[1][0]}" if first else "Invalid request."
