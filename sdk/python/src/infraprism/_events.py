@@ -1,0 +1,126 @@
+"""One InfraPrism event per LLM call (SPEC section 4), built with as little work as possible on
+the caller's thread: the event id and the ISO timestamp are filled in by the sender."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+# The call keyword arguments that belong to InfraPrism and never reach OpenAI.
+ATTRIBUTION_KWARGS = ("entity_type", "entity_id", "session_id", "tags", "event_id", "cost")
+
+# A failed call's exception class name travels as this tag: the event schema has no error field.
+ERROR_TYPE_TAG = "error_type"
+
+Event = dict[str, Any]
+
+
+@dataclass(slots=True)
+class CallContext:
+    """What is known when a call starts: its attribution and its clocks."""
+
+    provider: str
+    requested_model: str | None
+    attribution: dict[str, Any] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    started_perf: float = field(default_factory=time.perf_counter)
+
+
+def split_attribution(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Remove InfraPrism's keyword arguments from an OpenAI call's kwargs (in place)."""
+    found: dict[str, Any] = {}
+    for name in ATTRIBUTION_KWARGS:
+        if name in kwargs:
+            value = kwargs.pop(name)
+            if value is not None:
+                found[name] = value
+    return found
+
+
+def usage_tokens(usage: Any) -> dict[str, int]:
+    """Input, output and cached input tokens from an OpenAI usage object of any endpoint.
+
+    Chat and embeddings say prompt/completion tokens, Responses says input/output; both count
+    cached tokens inside the input, which is what the server's pricing expects.
+    """
+    if usage is None:
+        return {}
+    input_tokens = getattr(usage, "prompt_tokens", None)
+    if input_tokens is None:
+        input_tokens = getattr(usage, "input_tokens", None)
+    output_tokens = getattr(usage, "completion_tokens", None)
+    if output_tokens is None:
+        output_tokens = getattr(usage, "output_tokens", None)
+    details = getattr(usage, "prompt_tokens_details", None) or getattr(
+        usage, "input_tokens_details", None
+    )
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    tokens: dict[str, int] = {}
+    if isinstance(input_tokens, int):
+        tokens["input_tokens"] = input_tokens
+    # Embeddings have no output: zero is the truth there, not a guess.
+    tokens["output_tokens"] = output_tokens if isinstance(output_tokens, int) else 0
+    if isinstance(cached, int):
+        tokens["cached_input_tokens"] = cached
+    return tokens
+
+
+def build_event(
+    context: CallContext,
+    *,
+    model: str | None,
+    tokens: dict[str, int] | None,
+    error: BaseException | str | None = None,
+) -> Event:
+    """The event for a finished call. `tokens=None` means unknown: the fields are left out."""
+    event: Event = {
+        "event_id": context.attribution.get("event_id"),
+        "timestamp": context.started_at,
+        "model": model or context.requested_model or "unknown",
+        "provider": context.provider,
+        "latency_ms": max(0, int((time.perf_counter() - context.started_perf) * 1000)),
+        "status": "success" if error is None else "error",
+    }
+    if tokens:
+        event.update(tokens)
+    for name in ("entity_type", "entity_id", "session_id", "cost"):
+        value = context.attribution.get(name)
+        if value is not None:
+            event[name] = value
+    tags = context.attribution.get("tags")
+    if error is not None:
+        error_type = error if isinstance(error, str) else type(error).__name__
+        tags = {ERROR_TYPE_TAG: error_type, **(tags or {})}
+    if tags:
+        event["tags"] = dict(tags)
+    return event
+
+
+def finalize(event: Event) -> Event:
+    """Fill in what the caller's thread left out; idempotent, so a retried event keeps its id."""
+    if event.get("event_id") is None:
+        event["event_id"] = str(uuid.uuid4())
+    timestamp = event.get("timestamp")
+    if isinstance(timestamp, float):
+        event["timestamp"] = datetime.fromtimestamp(timestamp, UTC).isoformat()
+    return event
+
+
+def encode_batch(events: list[Event]) -> bytes:
+    """`{"events": [...]}` as JSON. A Decimal cost is written with its exact digits, never
+    through a float (json cannot write a Decimal as a number, so it is spliced in)."""
+    parts = []
+    for event in events:
+        cost = event.get("cost")
+        if isinstance(cost, Decimal):
+            rest = {key: value for key, value in event.items() if key != "cost"}
+            text = json.dumps(rest, separators=(",", ":"), default=str)
+            parts.append(f'{text[:-1]},"cost":{cost}}}')
+        else:
+            parts.append(json.dumps(event, separators=(",", ":"), default=str))
+    return ('{"events":[' + ",".join(parts) + "]}").encode()
