@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from infraprism.models import ApiKey, Organization
+from infraprism.models import ApiKey, Membership, Organization
 from infraprism.services import api_key_create, api_key_revoke
 
 SCOPE_CHOICES = [(s, s) for s in ApiKey.SCOPES]
@@ -114,3 +114,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
         created = _issue_key(request, obj)
         obj.pk = created.pk  # so the admin redirects to the real row
         obj.prefix, obj.key_hash = created.prefix, created.key_hash
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    """Who may use the dashboard for which organization, with which role. Its own list rather
+    than an inline on organizations, so an organization's change form stays the keys' form."""
+
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = ["role", "organization"]
+    search_fields = ["user__username", "user__email", "organization__slug"]
+    autocomplete_fields = ["user", "organization"]
+    list_select_related = ["user", "organization"]

@@ -1,7 +1,8 @@
-"""Tenancy: organizations and their API keys."""
+"""Tenancy: organizations, their API keys and their members."""
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -54,3 +55,38 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class Membership(models.Model):
+    """A Django user's place in an organization: what the dashboard lets them see and do."""
+
+    ROLE_OWNER = "owner"
+    ROLE_ADMIN = "admin"
+    ROLE_MEMBER = "member"
+    ROLES = (ROLE_OWNER, ROLE_ADMIN, ROLE_MEMBER)
+    ROLE_CHOICES = [(r, r) for r in ROLES]
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=ROLE_MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization__slug", "user_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"], name="membership_unique_user_per_org"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        """Owners and admins manage the organization (API keys); members only read."""
+        return self.role in (self.ROLE_OWNER, self.ROLE_ADMIN)

@@ -8,7 +8,7 @@ key today, an organization member (dashboard) as well. Each credential kind impl
 
 from typing import Protocol, runtime_checkable
 
-from infraprism.models import ApiKey, Organization
+from infraprism.models import ApiKey, Membership, Organization
 
 
 @runtime_checkable
@@ -61,3 +61,47 @@ class ApiKeyPrincipal:
 def principal_of(user: object) -> Principal | None:
     """The request's principal, or None for anonymous requests and Django's own users."""
     return user if isinstance(user, Principal) else None
+
+
+# What each dashboard role may do, in the API keys' scope vocabulary. Members read; owners and
+# admins also manage the organization (API keys now, budgets and webhooks later). Nobody
+# ingests through the dashboard, so no role carries `ingest`.
+SCOPE_MANAGE = "manage"
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    Membership.ROLE_OWNER: frozenset({ApiKey.SCOPE_READ, SCOPE_MANAGE}),
+    Membership.ROLE_ADMIN: frozenset({ApiKey.SCOPE_READ, SCOPE_MANAGE}),
+    Membership.ROLE_MEMBER: frozenset({ApiKey.SCOPE_READ}),
+}
+
+
+class MemberPrincipal:
+    """A signed-in organization member acting in one organization (the one in the URL)."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+
+    def __init__(self, membership: Membership) -> None:
+        self.membership = membership
+
+    @property
+    def organization(self) -> Organization:
+        return self.membership.organization
+
+    @property
+    def role(self) -> str:
+        return self.membership.role
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in ROLE_SCOPES.get(self.membership.role, frozenset())
+
+    @property
+    def rate_key(self) -> str:
+        return f"user:{self.membership.user_id}"
+
+    @property
+    def log_label(self) -> str:
+        return f"org={self.organization.slug} user={self.membership.user_id}"
+
+    def __str__(self) -> str:
+        return self.log_label
