@@ -80,7 +80,7 @@ def test_chatbot_example_runs_verbatim(guide_env: LiveServer, fake_openai: FakeO
     namespace: dict[str, Any] = {"__name__": "guide_chatbot"}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec((EXAMPLES / "chatbot.txt").read_text(), namespace)  # noqa: S102
+        exec((EXAMPLES / "chatbot.txt").read_text(), namespace)
     assert printed.getvalue().count("Answer to turn") == 3
     client = namespace["client"]
     try:
@@ -95,7 +95,11 @@ def test_chatbot_example_runs_verbatim(guide_env: LiveServer, fake_openai: FakeO
     session_id = namespace["session"].session_id
     live.wait_for_session(session_id, turns=3)
     listed = _get_json(
-        live, "/v1/analytics/sessions", entity_type="customer", entity_id="acme-corp", tag="feature:chatbot"
+        live,
+        "/v1/analytics/sessions",
+        entity_type="customer",
+        entity_id="acme-corp",
+        tag="feature:chatbot",
     )["data"]
     assert [s["session_id"] for s in listed] == [session_id]  # one session per conversation
     session = listed[0]
@@ -142,7 +146,7 @@ def test_agent_example_runs_verbatim(guide_env: LiveServer, fake_openai: FakeOpe
         "tools": TOOLS,
         "execute_tool": execute_tool,
     }
-    exec((EXAMPLES / "agent.txt").read_text(), namespace)  # noqa: S102
+    exec((EXAMPLES / "agent.txt").read_text(), namespace)
     customer = f"agent-customer-{uuid.uuid4().hex[:8]}"
     before = len(fake_openai.calls)
     answers = [

@@ -120,7 +120,7 @@ def encode_batch(events: list[Event]) -> bytes:
         if isinstance(cost, Decimal):
             rest = {key: value for key, value in event.items() if key != "cost"}
             text = json.dumps(rest, separators=(",", ":"), default=str)
-            parts.append(f'{text[:-1]},"cost":{cost}}}')
+            parts.append(f'{text[:-1]},"cost":{cost:f}}}')
         else:
             parts.append(json.dumps(event, separators=(",", ":"), default=str))
     return ('{"events":[' + ",".join(parts) + "]}").encode()

@@ -17,9 +17,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from tests.support.quiet_server import QuietServer
-from typing import Any
 
 # The model that answers a request for "gpt-4o", as OpenAI's API does (a dated snapshot).
 ANSWERING_MODELS = {"gpt-4o": "gpt-4o-2024-08-06"}
@@ -96,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
     def fake(self) -> FakeOpenAI:  # replaced by start_fake_openai
         raise NotImplementedError
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def do_POST(self) -> None:
@@ -268,7 +268,12 @@ class _Handler(BaseHTTPRequestHandler):
         items = inputs if isinstance(inputs, list) else [inputs]
         prompt = _prompt_tokens(inputs)
         self.fake().record(
-            Call("/embeddings", body.get("model", ""), {"input": prompt, "output": 0, "cached": 0}, body)
+            Call(
+                "/embeddings",
+                body.get("model", ""),
+                {"input": prompt, "output": 0, "cached": 0},
+                body,
+            )
         )
         vector = [0.1, 0.2, 0.3]
         if body.get("encoding_format") == "base64":
@@ -308,7 +313,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers,
         )
 
-    def _sse(self, events: list[dict[str, Any]], *, cut_after: int | None, named: bool = False) -> None:
+    def _sse(
+        self, events: list[dict[str, Any]], *, cut_after: int | None, named: bool = False
+    ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")

@@ -136,10 +136,8 @@ class Proc:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
@@ -251,7 +249,9 @@ class LiveServer:
         ]
         return data
 
-    def wait_for_session(self, session_id: str, *, turns: int, timeout: float = 60) -> dict[str, Any]:
+    def wait_for_session(
+        self, session_id: str, *, turns: int, timeout: float = 60
+    ) -> dict[str, Any]:
         """The session once its rollup shows `turns` calls (the worker rolls up asynchronously)."""
         from urllib.parse import quote
 

@@ -13,9 +13,9 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from tests.support.quiet_server import QuietServer
-from typing import Any
 
 
 @dataclass
@@ -64,7 +64,7 @@ def start_sink(port: int = 0) -> Sink:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def do_POST(self) -> None:
