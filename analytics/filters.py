@@ -1,21 +1,67 @@
-"""Query-string filters of the Analytics API (django-filter).
+"""Query-string filters of the read path: parsed once into a ReadFilters value.
 
+The django-filter sets below declare the parameters (their forms validate each value, and the
+OpenAPI schema lists them); `read_filters` turns a query string into a frozen `ReadFilters`
+that the selectors apply. Nothing here touches the database.
+
+Values match exactly as stored: no stripping, and an empty or whitespace-only value is a 400
+naming the parameter (an HTML form may ask to drop empty fields instead: `allow_blank=True`).
 Dates: `YYYY-MM-DD` (a whole day in `tz`, both ends inclusive) or a full ISO 8601 datetime
-(naive ones are read in `tz`). Every bad value is a 400 naming the parameter.
+(naive ones are read in `tz`).
 """
 
+import hashlib
+import json
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
+from rest_framework.exceptions import ValidationError
 
-from analytics import dialect
 from infraprism.money import usd_to_nanos_ceil
+from ingestion.models import Event
+from sessions.models import Session
 
+Kind = Literal["sessions", "events"]
 MAX_TAG_FILTERS = 10
+# Ingestion's limits: a longer value can never match, so it is a mistake worth a 400.
+TAG_KEY_MAX, TAG_VALUE_MAX = 64, 256
+INT64_MAX = 2**63 - 1
+# USD. Any larger threshold matches the same (no) sessions; the cap keeps the conversion to
+# nano-dollars within exact decimal arithmetic.
+MAX_MIN_COST = Decimal(10**18)
+EMPTY = "must not be empty or whitespace-only; leave the parameter out to not filter on it"
+HAS_NUL = "must not contain NUL (\\u0000) characters"
+HAS_CONTROL = "must not contain control characters"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise forms.ValidationError(HAS_NUL)
+    return value
+
+
+class ExactCharField(forms.CharField):
+    """Text matched exactly as sent: no stripping, no NUL (no stored text holds one)."""
+
+    def __init__(self, *, no_control: bool = False, **kwargs: Any) -> None:
+        kwargs["strip"] = False
+        super().__init__(**kwargs)
+        self.no_control = no_control
+
+    def to_python(self, value: Any) -> str:
+        value = _no_nul(str(super().to_python(value)))
+        if self.no_control and any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise forms.ValidationError(HAS_CONTROL)
+        return str(value)
 
 
 class ZoneField(forms.CharField):
@@ -24,7 +70,7 @@ class ZoneField(forms.CharField):
         if not value:
             return None
         try:
-            return ZoneInfo(value)
+            return ZoneInfo(_no_nul(value))
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: name too long for a path
             raise forms.ValidationError(
                 "unknown time zone %(value)s; use an IANA name such as Europe/Paris",
@@ -33,7 +79,7 @@ class ZoneField(forms.CharField):
 
 
 class DateBoundField(forms.CharField):
-    """A date or an ISO datetime; returned as-is, resolved against `tz` by the filter set."""
+    """A date or an ISO datetime; returned as-is, resolved against `tz` by read_filters."""
 
     def to_python(self, value: Any) -> date | datetime | None:  # type: ignore[override]
         value = super().to_python(value)
@@ -49,15 +95,16 @@ class DateBoundField(forms.CharField):
             ) from None
 
 
-class TagField(forms.CharField):
-    def to_python(self, value: Any) -> tuple[str, str] | None:  # type: ignore[override]
-        value = super().to_python(value)
-        if not value:
-            return None
-        key, sep, tag_value = value.partition(":")
-        if not sep or not key:
-            raise forms.ValidationError("must be key:value, for example feature:chatbot")
-        return key, tag_value
+def _tag(value: str) -> tuple[str, str]:
+    """`key:value`, split at the first ':'; the value is matched exactly (it may be empty)."""
+    key, sep, tag_value = _no_nul(value).partition(":")
+    if not sep or not key:
+        raise forms.ValidationError("must be key:value, for example feature:chatbot")
+    if len(key) > TAG_KEY_MAX or len(tag_value) > TAG_VALUE_MAX:
+        raise forms.ValidationError(
+            f"tag keys have at most {TAG_KEY_MAX} characters and values at most {TAG_VALUE_MAX}"
+        )
+    return key, tag_value
 
 
 class MultipleTagField(forms.Field):
@@ -67,8 +114,15 @@ class MultipleTagField(forms.Field):
         values = value if isinstance(value, list) else ([value] if value else [])
         if len(values) > MAX_TAG_FILTERS:
             raise forms.ValidationError(f"at most {MAX_TAG_FILTERS} tag filters")
-        parsed = [TagField().clean(v) for v in values]
-        return [p for p in parsed if p is not None]
+        return [_tag(v) for v in values]
+
+
+class ExactCharFilter(django_filters.CharFilter):
+    field_class = ExactCharField
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
 
 
 class ZoneFilter(django_filters.Filter):
@@ -81,6 +135,77 @@ class DateBoundFilter(django_filters.Filter):
 
 class TagFilter(django_filters.Filter):
     field_class = MultipleTagField
+
+
+class AnalyticsFilterSet(django_filters.FilterSet):
+    """The common filters (SPEC section 7)."""
+
+    entity_type = ExactCharFilter(max_length=128)
+    entity_id = ExactCharFilter(max_length=128)
+    start_date = DateBoundFilter(help_text="Inclusive; date or datetime")
+    end_date = DateBoundFilter(help_text="Inclusive; date or datetime")
+    tz = ZoneFilter(help_text="IANA time zone for dates (default UTC)")
+    model = ExactCharFilter(max_length=200)
+    tag = TagFilter(help_text="key:value; repeat for several (all must match)")
+
+
+class SessionFilterSet(AnalyticsFilterSet):
+    class Meta:
+        model = Session
+        fields: list[str] = []
+
+    min_cost = django_filters.NumberFilter(min_value=0, help_text="USD")
+    min_turns = IntegerFilter(
+        field_name="turn_count",
+        min_value=0,
+        help_text="A whole number",
+    )
+
+
+class EventFilterSet(AnalyticsFilterSet):
+    class Meta:
+        model = Event
+        fields: list[str] = []
+
+    session_id = ExactCharFilter(max_length=256, no_control=True)
+    status = django_filters.ChoiceFilter(choices=[("success", "success"), ("error", "error")])
+    provider = ExactCharFilter(max_length=64)
+
+
+FILTER_SETS: dict[str, type[AnalyticsFilterSet]] = {
+    "sessions": SessionFilterSet,
+    "events": EventFilterSet,
+}
+
+
+@dataclass(frozen=True)
+class ReadFilters:
+    """Parsed filters. `start` is inclusive and `end` exclusive, both aware UTC; `zone` is the
+    time zone that dates (and per-day groupings) are read in."""
+
+    kind: Kind
+    entity_type: str | None = None
+    entity_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    zone: tzinfo = UTC
+    model: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    # sessions only
+    min_cost_nanos: int | None = None
+    min_turns: int | None = None
+    # events only
+    session_id: str | None = None
+    status: str | None = None
+    provider: str | None = None
+
+    def fingerprint(self) -> str:
+        """A digest of the question asked, for binding cursors to it."""
+        values = asdict(self)
+        values["zone"] = str(self.zone)
+        values["tags"] = sorted(self.tags)
+        canonical = json.dumps(values, sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _to_aware(value: date | datetime, zone: tzinfo, end: bool) -> datetime:
@@ -96,106 +221,80 @@ def _to_aware(value: date | datetime, zone: tzinfo, end: bool) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
 
 
-class AnalyticsFilterSet(django_filters.FilterSet):
-    """Common filters. Subclasses say how a time range and a model/tag filter apply."""
-
-    entity_type = django_filters.CharFilter(max_length=128)
-    entity_id = django_filters.CharFilter(max_length=128)
-    start_date = DateBoundFilter(method="_by_range", help_text="Inclusive; date or datetime")
-    end_date = DateBoundFilter(method="_by_range", help_text="Inclusive; date or datetime")
-    tz = ZoneFilter(method="_by_range", help_text="IANA time zone for dates (default UTC)")
-    model = django_filters.CharFilter(method="_by_model", max_length=200)
-    tag = TagFilter(method="_by_tags", help_text="key:value; repeat for several (all must match)")
-
-    @property
-    def zone(self) -> tzinfo:
-        return self.form.cleaned_data.get("tz") or UTC
-
-    def time_range(self) -> tuple[datetime | None, datetime | None]:
-        """[start, end) as aware UTC datetimes, either open."""
-        data = self.form.cleaned_data
-        bounds: list[datetime | None] = []
-        for name, is_end in (("start_date", False), ("end_date", True)):
-            value = data.get(name)
-            try:
-                bounds.append(_to_aware(value, self.zone, end=is_end) if value else None)
-            except OverflowError:
-                raise forms.ValidationError(
-                    {name: "is outside the range of supported dates"}
-                ) from None
-        return bounds[0], bounds[1]
-
-    def is_valid(self) -> bool:
-        valid = super().is_valid()
-        if valid:
-            try:
-                start, end = self.time_range()
-            except forms.ValidationError as exc:
-                self.form.add_error(None, exc)
-                return False
-            if start and end and start >= end:
-                self.form.add_error("end_date", "must not be before start_date")
-                return False
-        return valid
-
-    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        queryset = super().filter_queryset(queryset)
-        start, end = self.time_range()
-        return self.apply_range(queryset, start, end)
-
-    def apply_range(
-        self, queryset: QuerySet[Any], start: datetime | None, end: datetime | None
-    ) -> QuerySet[Any]:
-        raise NotImplementedError
-
-    def _by_range(self, queryset: QuerySet[Any], name: str, value: Any) -> QuerySet[Any]:
-        return queryset  # applied once, in filter_queryset, when all bounds and tz are known
-
-    def _by_model(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        raise NotImplementedError
-
-    def _by_tags(
-        self, queryset: QuerySet[Any], name: str, value: list[tuple[str, str]]
-    ) -> QuerySet[Any]:
-        for key, tag_value in value:
-            queryset = queryset.filter(dialect.tag_equals(queryset.model, key, tag_value))
-        return queryset
+def _as_query_dict(params: Mapping[str, Any] | QueryDict, allow_blank: bool) -> MultiValueDict:
+    data: MultiValueDict = MultiValueDict()
+    for name in params:
+        if isinstance(params, MultiValueDict):
+            values = params.getlist(name)
+        else:
+            raw = params[name]
+            values = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+        values = [str(v) for v in values]
+        if allow_blank:
+            values = [v for v in values if v.strip()]
+        if values:
+            data.setlist(name, values)
+    return data
 
 
-class SessionFilterSet(AnalyticsFilterSet):
-    min_cost = django_filters.NumberFilter(method="_by_min_cost", min_value=0)
-    min_turns = django_filters.NumberFilter(field_name="turn_count", lookup_expr="gte", min_value=0)
-
-    def apply_range(
-        self, queryset: QuerySet[Any], start: datetime | None, end: datetime | None
-    ) -> QuerySet[Any]:
-        # Sessions whose activity [first_seen, last_seen] overlaps [start, end).
-        if start:
-            queryset = queryset.filter(last_seen__gte=start)
-        if end:
-            queryset = queryset.filter(first_seen__lt=end)
-        return queryset
-
-    def _by_model(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        return queryset.filter(dialect.list_contains(queryset.model, "models", value))
-
-    def _by_min_cost(self, queryset: QuerySet[Any], name: str, value: Any) -> QuerySet[Any]:
-        return queryset.filter(total_cost_nanos__gte=usd_to_nanos_ceil(value))
+def blank_parameters(params: Mapping[str, Any] | QueryDict) -> dict[str, list[str]]:
+    """{name: [reason]} for every parameter sent with an empty or whitespace-only value."""
+    data = _as_query_dict(params, allow_blank=False)
+    return {name: [EMPTY] for name in data if any(not v.strip() for v in data.getlist(name))}
 
 
-class EventFilterSet(AnalyticsFilterSet):
-    session_id = django_filters.CharFilter(max_length=256)
-    status = django_filters.ChoiceFilter(choices=[("success", "success"), ("error", "error")])
-    provider = django_filters.CharFilter(max_length=64)
+def read_filters(
+    params: Mapping[str, Any] | QueryDict, *, kind: Kind, allow_blank: bool = False
+) -> ReadFilters:
+    """Parse and validate the filters of `kind` ("sessions" or "events") from a query string.
 
-    def apply_range(
-        self, queryset: QuerySet[Any], start: datetime | None, end: datetime | None
-    ) -> QuerySet[Any]:
-        if start:
-            queryset = queryset.filter(timestamp__gte=start)
-        if end:
-            queryset = queryset.filter(timestamp__lt=end)
-        return queryset
+    Raises rest_framework's ValidationError {param: [reason]} for a bad value. Keys that are
+    not filters are ignored (the API rejects unknown parameters itself).
+    """
+    filterset_class = FILTER_SETS[kind]
+    names = set(filterset_class.base_filters)
+    data = _as_query_dict({k: v for k, v in _items(params) if k in names}, allow_blank)
+    blank = blank_parameters(data)
+    if blank:
+        raise ValidationError(blank)
+    form = filterset_class(data).form
+    if not form.is_valid():
+        raise ValidationError(
+            {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+        )
+    cleaned = form.cleaned_data
+    zone = cleaned.get("tz") or UTC
+    bounds: dict[str, datetime | None] = {}
+    for name, is_end in (("start_date", False), ("end_date", True)):
+        value = cleaned.get(name)
+        try:
+            bounds[name] = _to_aware(value, zone, end=is_end) if value else None
+        except OverflowError:
+            raise ValidationError({name: ["is outside the range of supported dates"]}) from None
+    start, end = bounds["start_date"], bounds["end_date"]
+    if start and end and start >= end:
+        raise ValidationError({"end_date": ["must not be before start_date"]})
+    min_cost: Decimal | None = cleaned.get("min_cost")
+    return ReadFilters(
+        kind=kind,
+        entity_type=cleaned.get("entity_type") or None,
+        entity_id=cleaned.get("entity_id") or None,
+        start=start,
+        end=end,
+        zone=zone,
+        model=cleaned.get("model") or None,
+        tags=tuple(cleaned.get("tag") or ()),
+        min_cost_nanos=(
+            usd_to_nanos_ceil(min(min_cost, MAX_MIN_COST)) if min_cost is not None else None
+        ),
+        min_turns=cleaned.get("min_turns"),
+        session_id=cleaned.get("session_id") or None,
+        status=cleaned.get("status") or None,
+        provider=cleaned.get("provider") or None,
+    )
 
-    def _by_model(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        return queryset.filter(Q(model=value))
+
+def _items(params: Mapping[str, Any] | QueryDict) -> list[tuple[str, Any]]:
+    if isinstance(params, MultiValueDict):
+        return [(k, params.getlist(k)) for k in params]
+    return list(params.items())

@@ -114,6 +114,8 @@ READ_ERRORS = {
     403: OpenApiResponse(ErrorBody, description="The key lacks the read scope"),
     429: OpenApiResponse(ErrorBody, description="Rate limit exceeded; see Retry-After"),
 }
+# Endpoints that also render CSV: their errors are JSON all the same.
+READ_ERRORS_AS_JSON = {(code, "application/json"): answer for code, answer in READ_ERRORS.items()}
 READ_ERRORS_404 = {
     **READ_ERRORS,
     404: OpenApiResponse(ErrorBody, description="No such session in your organization"),

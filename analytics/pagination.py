@@ -1,75 +1,121 @@
-"""Opaque keyset (cursor) pagination: never OFFSET, stable under inserts.
+"""Cursor pagination: one signed cursor codec, one keyset paginator.
 
-A cursor is URL-safe base64 of JSON: the ordering it belongs to and the sort value and id of
-the last row served. The next page is the rows strictly after that (value, id) pair in the
-ordering, so each page is one index range scan however deep it is.
+A cursor is Django-signed (the secret key, salt below) JSON of a *scope* digest and a *position*.
+The scope digest binds the cursor to the organization, the endpoint, the ordering and the
+filters it was issued for: reused anywhere else it is a 400. Positions hold only tenant-local
+values (sort value and the row's session_id / event_id, a timeline step, an offset into the
+cost groups), never a global row id. The payload is signed, not encrypted; nothing in it is
+beyond what the caller can already read.
+
+Keyset pages: the next page is the rows strictly after the last row served in the ordering
+(sort value, then a key unique within the organization), so each page is one index range scan
+however deep it is, and two rows that tie on the sort value are ordered the same way on every
+engine.
 """
 
-import base64
-import binascii
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-import orjson
-from django.db.models import Q, QuerySet
+from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, Q, QuerySet
 from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from infraprism.models import Organization
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+_SALT = "infraprism.analytics.cursor"
+NOT_OURS = "is not a cursor this API issued"
+OTHER_QUERY = (
+    "was issued for another query: use it only with the endpoint, filters and order_by it came from"
+)
 
 
 @dataclass(frozen=True)
 class Ordering:
-    field: str  # model field, never null
-    descending: bool
-    is_datetime: bool = False
+    """ORDER BY `field`, then `key` (unique within an organization), both in one direction."""
 
-    @property
-    def name(self) -> str:
-        return ("-" if self.descending else "") + self.field
+    name: str  # the public name, e.g. "-last_seen"
+    field: str  # model field, never null
+    key: str  # model field unique per organization: session_id, event_id
+    descending: bool
 
     def order_by(self) -> list[str]:
         prefix = "-" if self.descending else ""
-        return [f"{prefix}{self.field}", f"{prefix}id"]
+        return [f"{prefix}{self.field}", f"{prefix}{self.key}"]
 
-    def after(self, value: Any, row_id: int) -> Q:
-        """Rows strictly after (value, row_id) in this ordering.
+    def after(self, value: Any, key: Any) -> Q:
+        """Rows strictly after (value, key) in this ordering.
 
         The redundant `field <=/>= value` term lets the planner start the index scan at the
         cursor instead of filtering its way there.
         """
         op, eq = ("lt", "lte") if self.descending else ("gt", "gte")
         return Q(**{f"{self.field}__{eq}": value}) & (
-            Q(**{f"{self.field}__{op}": value}) | Q(**{self.field: value, f"id__{op}": row_id})
+            Q(**{f"{self.field}__{op}": value}) | Q(**{self.field: value, f"{self.key}__{op}": key})
         )
 
 
 def parse_limit(raw: str | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ValidationError({"limit": [f"must be an integer from 1 to {maximum}"]}) from None
+    reason = f"must be an integer from 1 to {maximum}"
+    if not raw.isascii() or not raw.isdigit():
+        raise ValidationError({"limit": [reason]})
+    limit = int(raw)
     if not 1 <= limit <= maximum:
-        raise ValidationError({"limit": [f"must be an integer from 1 to {maximum}"]})
+        raise ValidationError({"limit": [reason]})
     return limit
 
 
-def encode_cursor(payload: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+class CursorCodec:
+    """Signs positions for one scope (organization, endpoint, ordering, filters)."""
+
+    def __init__(self, *, organization: Organization, endpoint: str, binding: str = "") -> None:
+        scope = f"{organization.pk}\x1f{endpoint}\x1f{binding}"
+        self.scope = hashlib.sha256(scope.encode()).hexdigest()[:24]
+
+    def encode(self, position: Mapping[str, Any]) -> str:
+        return signing.dumps({"s": self.scope, "p": dict(position)}, salt=_SALT, compress=True)
+
+    def decode(self, raw: str) -> dict[str, Any]:
+        """The position; a 400 naming `cursor` for anything this scope did not issue."""
+        try:
+            payload = signing.loads(raw, salt=_SALT)
+        except (signing.BadSignature, ValueError, UnicodeError):
+            raise ValidationError({"cursor": [NOT_OURS]}) from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("p"), dict):
+            raise ValidationError({"cursor": [NOT_OURS]})
+        if payload.get("s") != self.scope:
+            raise ValidationError({"cursor": [OTHER_QUERY]})
+        position: dict[str, Any] = payload["p"]
+        return position
 
 
-def decode_cursor(raw: str) -> dict[str, Any]:
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _model_value(model: type[Model], field: str, raw: Any) -> Any:
     try:
-        padded = raw + "=" * (-len(raw) % 4)
-        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError, UnicodeEncodeError):
-        raise ValidationError({"cursor": ["is not a cursor this API issued"]}) from None
-    if not isinstance(payload, dict):
-        raise ValidationError({"cursor": ["is not a cursor this API issued"]})
-    return payload
+        value = model._meta.get_field(field).to_python(raw)  # type: ignore[union-attr]
+    except (DjangoValidationError, TypeError, ValueError, OverflowError):
+        raise ValidationError({"cursor": [NOT_OURS]}) from None
+    if value is None:
+        raise ValidationError({"cursor": [NOT_OURS]})
+    return value
 
 
 @dataclass
@@ -84,40 +130,75 @@ class Page:
 
 
 def keyset_page(
-    queryset: QuerySet[Any], ordering: Ordering, cursor: str | None, limit: int
+    queryset: QuerySet[Any],
+    *,
+    ordering: Ordering,
+    codec: CursorCodec,
+    cursor: str | None,
+    limit: int,
 ) -> Page:
-    """One page of `queryset` (rows are dicts from .values() or model instances)."""
-    if cursor:
-        payload = decode_cursor(cursor)
-        if payload.get("o") != ordering.name or "v" not in payload or "id" not in payload:
-            raise ValidationError({"cursor": ["does not belong to this ordering or query"]})
-        value = payload["v"]
-        if ordering.is_datetime:
-            try:
-                value = datetime.fromisoformat(value)
-                if value.tzinfo is None:
-                    raise ValueError("naive")
-                value = value.astimezone(UTC)  # PostgreSQL rejects offsets Python allows
-            except (TypeError, ValueError, OverflowError):
-                raise ValidationError({"cursor": ["is not a cursor this API issued"]}) from None
-        elif not isinstance(value, int) or isinstance(value, bool):
-            raise ValidationError({"cursor": ["is not a cursor this API issued"]})
-        if not isinstance(payload["id"], int):
-            raise ValidationError({"cursor": ["is not a cursor this API issued"]})
-        queryset = queryset.filter(ordering.after(value, payload["id"]))
+    """One page of `queryset` (dict rows from .values(), which must include the ordering's
+    field and key) after `cursor`."""
+    if cursor is not None:
+        position = codec.decode(cursor)
+        if set(position) != {"v", "k"}:
+            raise ValidationError({"cursor": [OTHER_QUERY]})
+        value = _model_value(queryset.model, ordering.field, position["v"])
+        key = _model_value(queryset.model, ordering.key, position["k"])
+        queryset = queryset.filter(ordering.after(value, key))
     rows = list(queryset.order_by(*ordering.order_by())[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if has_more:
         last = rows[-1]
-        get = last.get if isinstance(last, dict) else lambda name: getattr(last, name)
-        value = get(ordering.field)
-        next_cursor = encode_cursor(
-            {
-                "o": ordering.name,
-                "v": value.isoformat() if isinstance(value, datetime) else value,
-                "id": get("id"),
-            }
+        next_cursor = codec.encode(
+            {"v": _json_value(last[ordering.field]), "k": _json_value(last[ordering.key])}
         )
     return Page(rows=rows, limit=limit, has_more=has_more, next_cursor=next_cursor)
+
+
+class KeysetPagination(BasePagination):
+    """DRF pagination for every keyset-paged endpoint.
+
+    The view supplies `cursor_codec()` (its scope) and `ordering` (an Ordering); `limit` and
+    `cursor` come from the query string. `page_size_default` may be set per view.
+    """
+
+    page: Page
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any], request: Request, view: Any = None
+    ) -> list[Any]:
+        limit = parse_limit(
+            request.query_params.get("limit"), default=getattr(view, "page_size", DEFAULT_LIMIT)
+        )
+        self.page = keyset_page(
+            queryset,
+            ordering=view.ordering,
+            codec=view.cursor_codec(),
+            cursor=request.query_params.get("cursor"),
+            limit=limit,
+        )
+        return self.page.rows
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response({"data": data, "pagination": self.page.pagination()})
+
+
+# --- transitional: the dashboard's first pages used these before CursorCodec existed ---------
+
+
+def encode_cursor(payload: Mapping[str, Any]) -> str:
+    """Signed but bound to nothing: use CursorCodec, which binds the scope."""
+    return signing.dumps(dict(payload), salt=f"{_SALT}.unbound", compress=True)
+
+
+def decode_cursor(raw: str) -> dict[str, Any]:
+    try:
+        payload = signing.loads(raw, salt=f"{_SALT}.unbound")
+    except (signing.BadSignature, ValueError, UnicodeError):
+        raise ValidationError({"cursor": [NOT_OURS]}) from None
+    if not isinstance(payload, dict):
+        raise ValidationError({"cursor": [NOT_OURS]})
+    return payload

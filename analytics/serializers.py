@@ -5,20 +5,32 @@ serializer fields costs more than the query); the serializers at the bottom desc
 shapes for the OpenAPI schema.
 """
 
+from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
 
 from infraprism.money import nanos_to_usd
 
+_TENTH = Decimal("0.1")
+
+
+def usd(nanos: int | Decimal | None) -> Decimal:
+    """USD from nano-dollars, exact, with at least one decimal place: the JSON renderer writes
+    a Decimal's digits as they are, and money reads as 1.0, not 1, as it always has."""
+    amount = nanos_to_usd(nanos)
+    exponent = amount.as_tuple().exponent
+    return amount if isinstance(exponent, int) and exponent < 0 else amount.quantize(_TENTH)
+
+
 SESSION_VALUES = (
-    "id", "session_id", "entity_type", "entity_id", "turn_count", "total_cost_nanos",
+    "session_id", "entity_type", "entity_id", "turn_count", "total_cost_nanos",
     "input_tokens", "output_tokens", "cached_input_tokens", "first_seen", "last_seen",
     "models", "error_count", "tags",
 )  # fmt: skip
 
 CALL_VALUES = (
-    "id", "event_id", "timestamp", "session_id", "model", "provider", "entity_type",
+    "event_id", "timestamp", "session_id", "model", "provider", "entity_type",
     "entity_id", "input_tokens", "output_tokens", "cached_input_tokens", "cost_nanos",
     "cost_source", "latency_ms", "status", "tags",
 )  # fmt: skip
@@ -30,7 +42,7 @@ def session_item(row: dict[str, Any]) -> dict[str, Any]:
         "entity_type": row["entity_type"],
         "entity_id": row["entity_id"],
         "turn_count": row["turn_count"],
-        "total_cost": nanos_to_usd(row["total_cost_nanos"]),
+        "total_cost": usd(row["total_cost_nanos"]),
         "input_tokens": row["input_tokens"],
         "output_tokens": row["output_tokens"],
         "cached_input_tokens": row["cached_input_tokens"],
@@ -56,7 +68,7 @@ def call_item(row: dict[str, Any], with_session: bool = True) -> dict[str, Any]:
         "input_tokens": row["input_tokens"],
         "output_tokens": row["output_tokens"],
         "cached_input_tokens": row["cached_input_tokens"],
-        "cost": nanos_to_usd(row["cost_nanos"]),
+        "cost": usd(row["cost_nanos"]),
         "cost_source": row["cost_source"],
         "latency_ms": row["latency_ms"],
         "status": row["status"],

@@ -1,114 +1,109 @@
-"""The Analytics API (scope `read`): thin viewsets over the filter sets and selectors."""
+"""The Analytics API (scope `read`): each view parses, calls one selector, and renders."""
 
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db.models import QuerySet
 from django.http import Http404, HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from analytics import openapi
-from analytics.csv_export import csv_response
-from analytics.filters import AnalyticsFilterSet, EventFilterSet, SessionFilterSet
-from analytics.pagination import (
-    Ordering,
-    decode_cursor,
-    encode_cursor,
-    keyset_page,
-    parse_limit,
-)
-from analytics.selectors import (
-    cost_breakdown,
-    cost_group_valid,
-    session_metrics,
-    session_metrics_by_day,
-    session_timeline,
-)
-from analytics.serializers import CALL_VALUES, SESSION_VALUES, call_item, session_item
+from analytics import openapi, selectors
+from analytics.filters import FILTER_SETS, HAS_CONTROL, Kind, ReadFilters, read_filters
+from analytics.negotiation import FormatNegotiation
+from analytics.pagination import CursorCodec, KeysetPagination, Ordering, parse_limit
+from analytics.renderers import CSVRenderer
+from analytics.selectors import SESSION_ORDERINGS
+from analytics.serializers import call_item, session_item
+from infraprism.renderers import ApiJSONRenderer
 from infraprism.viewsets import TenantViewSet
 from ingestion.models import Event
 from sessions.models import Session
 
-SESSION_ORDERINGS = {
-    "last_seen": Ordering("last_seen", descending=False, is_datetime=True),
-    "-last_seen": Ordering("last_seen", descending=True, is_datetime=True),
-    "first_seen": Ordering("first_seen", descending=False, is_datetime=True),
-    "-first_seen": Ordering("first_seen", descending=True, is_datetime=True),
-    "total_cost": Ordering("total_cost_nanos", descending=False),
-    "-total_cost": Ordering("total_cost_nanos", descending=True),
-    "turn_count": Ordering("turn_count", descending=False),
-    "-turn_count": Ordering("turn_count", descending=True),
-}
-DEFAULT_SESSION_ORDER = "-last_seen"
-EVENTS_NEWEST_FIRST = Ordering("timestamp", descending=True, is_datetime=True)
-CALLS_IN_TIME_ORDER = Ordering("timestamp", descending=False, is_datetime=True)
+__all__ = ["SESSION_ORDERINGS"]  # the dashboard imported it from here before the selectors
 SESSION_HEADER = [
     "session_id", "entity_type", "entity_id", "turn_count", "total_cost", "input_tokens",
     "output_tokens", "cached_input_tokens", "total_tokens", "first_seen", "last_seen",
     "duration_seconds", "models", "error_count", "tags",
 ]  # fmt: skip
+COST_NUMBERS = ["call_count", "input_tokens", "output_tokens", "total_cost"]
+MAX_COST_OFFSET = 10**9
 
 
 class AnalyticsViewSet(TenantViewSet):
-    """Tenant-scoped, read-only; rejects query parameters it does not know."""
+    """Tenant-scoped, read-only; rejects query parameters it does not know and empty values."""
 
+    # `filter_kind` names the filters the endpoint takes; `filterset_class` only describes them
+    # in the OpenAPI schema (the selectors apply the parsed ReadFilters).
+    filter_kind: Kind | None = None
     extra_params: frozenset[str] = frozenset()
-    csv_allowed = False
+    renderer_classes = [ApiJSONRenderer]
+    content_negotiation_class = FormatNegotiation
+    pagination_class = KeysetPagination
+    ordering: Ordering
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
+        super().initial(request, *args, **kwargs)  # negotiation, authentication, throttles
         known = set(self.extra_params) | {"format"}
-        filterset_class = getattr(self, "filterset_class", None)
-        if filterset_class is not None:
-            known |= set(filterset_class.base_filters)
+        if self.filter_kind is not None:
+            known |= set(FILTER_SETS[self.filter_kind].base_filters)
         unknown = sorted(set(request.query_params) - known)
         if unknown:
-            raise ValidationError(
-                {
-                    name: [f"unknown query parameter; known: {', '.join(sorted(known))}"]
-                    for name in unknown
-                }
-            )
-        fmt = request.query_params.get("format", "json")
-        if fmt not in (("json", "csv") if self.csv_allowed else ("json",)):
-            allowed = "json or csv" if self.csv_allowed else "json"
-            raise ValidationError({"format": [f"must be {allowed}"]})
+            reason = f"unknown query parameter; known: {', '.join(sorted(known))}"
+            raise ValidationError({name: [reason] for name in unknown})
+        blank = {
+            name: ["must not be empty or whitespace-only; leave it out instead"]
+            for name in request.query_params
+            if any(not v.strip() for v in request.query_params.getlist(name))
+        }
+        if blank:
+            raise ValidationError(blank)
+        FormatNegotiation.raise_deferred(request, self)
+
+    def finalize_response(  # type: ignore[override]  # streams CSV too
+        self, request: Request, response: Any, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        if isinstance(response, Response) and response.status_code >= 400:
+            # Errors are JSON whatever format was asked for.
+            request.accepted_renderer = ApiJSONRenderer()
+            request.accepted_media_type = ApiJSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
     @property
     def wants_csv(self) -> bool:
-        return self.request.query_params.get("format") == "csv"
+        return getattr(self.request, "accepted_renderer", None).__class__ is CSVRenderer
 
-    def filtered(self, queryset: QuerySet[Any] | None = None) -> QuerySet[Any]:
-        return self.filter_queryset(queryset if queryset is not None else self.get_queryset())
+    def read_filters(self) -> ReadFilters:
+        assert self.filter_kind is not None
+        if not hasattr(self, "_filters"):
+            self._filters = read_filters(self.request.query_params, kind=self.filter_kind)
+        return self._filters
 
-    def filterset_zone(self) -> Any:
-        filterset: AnalyticsFilterSet = self.filterset_class(  # type: ignore[attr-defined]
-            self.request.query_params, queryset=self.get_queryset()
+    def cursor_codec(self, endpoint: str | None = None, binding: str = "") -> CursorCodec:
+        """Cursors of this endpoint, bound to the organization, ordering and filters."""
+        if self.filter_kind is not None:
+            binding = f"{binding}|{self.read_filters().fingerprint()}"
+        if hasattr(self, "ordering"):
+            binding = f"{binding}|{self.ordering.name}"
+        return CursorCodec(
+            organization=self.organization,
+            endpoint=endpoint or type(self).__name__,
+            binding=binding,
         )
-        filterset.is_valid()
-        return filterset.zone
 
-    def limit(self, default: int = 50) -> int:
-        return parse_limit(self.request.query_params.get("limit"), default=default)
+    def csv(self, **stream: Any) -> HttpResponseBase:
+        renderer = self.request.accepted_renderer
+        assert isinstance(renderer, CSVRenderer)
+        return renderer.stream(**stream)
 
 
 class SessionViewSet(AnalyticsViewSet):
-    base_queryset = Session.objects.all()
-    filterset_class = SessionFilterSet
+    base_queryset = Session.objects.all()  # schema only
+    filterset_class = FILTER_SETS["sessions"]
+    filter_kind = "sessions"
     extra_params = frozenset({"order_by", "cursor", "limit"})
-    csv_allowed = True
-
-    def _ordering(self) -> Ordering:
-        raw = self.request.query_params.get("order_by") or DEFAULT_SESSION_ORDER
-        if raw not in SESSION_ORDERINGS:
-            names = ", ".join(k for k in SESSION_ORDERINGS if not k.startswith("-"))
-            raise ValidationError(
-                {"order_by": [f"must be one of {names}, each optionally prefixed with '-'"]}
-            )
-        return SESSION_ORDERINGS[raw]
+    renderer_classes = [ApiJSONRenderer, CSVRenderer]
 
     @extend_schema(
         operation_id="sessions_list",
@@ -116,20 +111,28 @@ class SessionViewSet(AnalyticsViewSet):
         responses={
             (200, "application/json"): openapi.page_of("SessionPage", openapi.SessionOut),
             (200, "text/csv"): openapi.CSV_BODY,
-            **openapi.READ_ERRORS,
+            **openapi.READ_ERRORS_AS_JSON,
         },
         tags=["sessions"],
     )
     def list(self, request: Request) -> HttpResponseBase:
-        ordering = self._ordering()
-        sessions = self.filtered().values(*SESSION_VALUES)
-        if self.wants_csv:
-            rows = sessions.order_by(*ordering.order_by()).iterator(chunk_size=2000)
-            return csv_response("sessions.csv", SESSION_HEADER, rows, _session_cells)
-        page = keyset_page(sessions, ordering, request.query_params.get("cursor"), self.limit())
-        return Response(
-            {"data": [session_item(row) for row in page.rows], "pagination": page.pagination()}
+        order_by = request.query_params.get("order_by", selectors.DEFAULT_SESSION_ORDERING)
+        if order_by not in SESSION_ORDERINGS:
+            names = ", ".join(k for k in SESSION_ORDERINGS if not k.startswith("-"))
+            raise ValidationError(
+                {"order_by": [f"must be one of {names}, each optionally prefixed with '-'"]}
+            )
+        self.ordering = SESSION_ORDERINGS[order_by]
+        sessions = selectors.session_list(
+            organization=self.organization, filters=self.read_filters(), ordering=order_by
         )
+        if self.wants_csv:
+            rows = sessions.iterator(chunk_size=2000)
+            return self.csv(
+                filename="sessions.csv", header=SESSION_HEADER, rows=rows, to_cells=_session_cells
+            )
+        page = self.paginate_queryset(sessions)
+        return self.get_paginated_response([session_item(row) for row in page or []])
 
 
 def _session_cells(row: dict[str, Any]) -> list[Any]:
@@ -141,17 +144,18 @@ class SessionDetailViewSet(AnalyticsViewSet):
     """One session, its calls, and its timeline. Session ids may contain '/', so the path is
     parsed by hand (see _split_path)."""
 
-    base_queryset = Session.objects.all()
+    base_queryset = Session.objects.all()  # schema only
     extra_params = frozenset({"cursor", "limit"})
+    ordering = selectors.CALLS_IN_TIME_ORDER
+    page_size = 1000
 
     def _session(self, session_id: str) -> dict[str, Any]:
-        row = self.get_queryset().filter(session_id=session_id).values(*SESSION_VALUES).first()
+        if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in session_id):
+            raise ValidationError({"session_id": [HAS_CONTROL]})  # ingestion refuses them too
+        row = selectors.session_get(organization=self.organization, session_id=session_id)
         if row is None:
             raise Http404
         return row
-
-    def _calls(self, session_id: str) -> QuerySet[Any]:
-        return self.scoped(Event.objects.filter(session_id=session_id))
 
     def _split_path(self, rest: str) -> tuple[str, bool]:
         """(session_id, is_timeline) from a decoded path that ends in `/timeline`.
@@ -164,9 +168,10 @@ class SessionDetailViewSet(AnalyticsViewSet):
         if raw:
             raw_path = urlsplit(raw).path
             return (rest, False) if not raw_path.endswith("/timeline") else (rest[:-9], True)
-        if self.get_queryset().filter(session_id=rest).exists():
-            return rest, False
-        return rest[:-9], True
+        exists = "\x00" not in rest and selectors.session_get(
+            organization=self.organization, session_id=rest
+        )
+        return (rest, False) if exists else (rest[:-9], True)
 
     @extend_schema(
         operation_id="sessions_retrieve",
@@ -178,14 +183,15 @@ class SessionDetailViewSet(AnalyticsViewSet):
         return self._detail(session_id)
 
     def _detail(self, session_id: str) -> Response:
-        session = self._session(session_id)
-        calls = self._calls(session_id).values(*CALL_VALUES)
-        page = keyset_page(
-            calls, CALLS_IN_TIME_ORDER, self.request.query_params.get("cursor"), self.limit(1000)
-        )
-        data = session_item(session)
-        data["calls"] = [call_item(row, with_session=False) for row in page.rows]
-        return Response({"data": data, "pagination": page.pagination()})
+        data = session_item(self._session(session_id))
+        calls = selectors.session_calls(organization=self.organization, session_id=session_id)
+        self.endpoint = f"session:{session_id}"
+        page = self.paginate_queryset(calls) or []
+        data["calls"] = [call_item(row, with_session=False) for row in page]
+        return Response({"data": data, "pagination": self.paginator.page.pagination()})  # type: ignore[union-attr]
+
+    def cursor_codec(self, endpoint: str | None = None, binding: str = "") -> CursorCodec:
+        return super().cursor_codec(endpoint or self.endpoint, binding)
 
     @extend_schema(
         operation_id="sessions_timeline",
@@ -199,20 +205,19 @@ class SessionDetailViewSet(AnalyticsViewSet):
 
     def _timeline(self, session_id: str) -> Response:
         self._session(session_id)  # 404 for unknown and other tenants' sessions
-        cursor = self.request.query_params.get("cursor")
+        codec = super().cursor_codec(f"timeline:{session_id}")
         after = 0
-        if cursor:
-            payload = decode_cursor(cursor)
-            if payload.get("o") != "timeline" or not isinstance(payload.get("step"), int):
+        if (cursor := self.request.query_params.get("cursor")) is not None:
+            after = codec.decode(cursor).get("step")  # type: ignore[assignment]
+            if type(after) is not int or after < 1:
                 raise ValidationError({"cursor": ["does not belong to this timeline"]})
-            after = payload["step"]
-        limit = self.limit(1000)
-        steps = session_timeline(self._calls(session_id), after, limit)
+        limit = parse_limit(self.request.query_params.get("limit"), default=self.page_size)
+        steps = selectors.session_timeline(
+            organization=self.organization, session_id=session_id, after_step=after, limit=limit + 1
+        )
         has_more = len(steps) > limit
         steps = steps[:limit]
-        next_cursor = (
-            encode_cursor({"o": "timeline", "step": steps[-1]["step"]}) if has_more else None
-        )
+        next_cursor = codec.encode({"step": steps[-1]["step"]}) if has_more else None
         return Response(
             {
                 "data": {"session_id": session_id, "steps": steps},
@@ -222,8 +227,9 @@ class SessionDetailViewSet(AnalyticsViewSet):
 
 
 class SessionMetricsViewSet(AnalyticsViewSet):
-    base_queryset = Session.objects.all()
-    filterset_class = SessionFilterSet
+    base_queryset = Session.objects.all()  # schema only
+    filterset_class = FILTER_SETS["sessions"]
+    filter_kind = "sessions"
     extra_params = frozenset({"interval"})
 
     @extend_schema(
@@ -234,20 +240,20 @@ class SessionMetricsViewSet(AnalyticsViewSet):
     )
     def list(self, request: Request) -> Response:
         interval = request.query_params.get("interval")
-        if interval not in (None, "", "day"):
+        if interval not in (None, "day"):
             raise ValidationError({"interval": ["must be day (or absent)"]})
-        sessions = self.filtered()
-        data = session_metrics(sessions)
-        if interval == "day":
-            data["series"] = session_metrics_by_day(sessions, self.filterset_zone())
+        data = selectors.session_metrics(
+            organization=self.organization, filters=self.read_filters(), interval=interval
+        )
         return Response({"data": data})
 
 
 class CostViewSet(AnalyticsViewSet):
-    base_queryset = Event.objects.all()
-    filterset_class = EventFilterSet
+    base_queryset = Event.objects.all()  # schema only
+    filterset_class = FILTER_SETS["events"]
+    filter_kind = "events"
     extra_params = frozenset({"group_by", "cursor", "limit"})
-    csv_allowed = True
+    renderer_classes = [ApiJSONRenderer, CSVRenderer]
 
     @extend_schema(
         operation_id="costs",
@@ -255,36 +261,44 @@ class CostViewSet(AnalyticsViewSet):
         responses={
             (200, "application/json"): openapi.page_of("CostPage", openapi.CostGroupOut),
             (200, "text/csv"): openapi.CSV_BODY,
-            **openapi.READ_ERRORS,
+            **openapi.READ_ERRORS_AS_JSON,
         },
         tags=["costs"],
     )
     def list(self, request: Request) -> HttpResponseBase:
-        group_by = request.query_params.get("group_by") or "entity"
-        if not cost_group_valid(group_by):
+        group_by = request.query_params.get("group_by", "entity")
+        if "\x00" in group_by or not selectors.cost_group_valid(group_by):
             raise ValidationError(
                 {
                     "group_by": [
                         "must be entity, entity_type, model, provider, session, day or "
-                        "tag:KEY (KEY 1-64 characters)"
+                        "tag:KEY (KEY 1-64 characters, no NUL)"
                     ]
                 }
             )
-        events, zone = self.filtered(), self.filterset_zone()
+        organization, filters = self.organization, self.read_filters()
         if self.wants_csv:
-            items, _ = cost_breakdown(events, group_by, zone, 0, 10**9)
-            return csv_response("costs.csv", *_cost_csv(group_by, items))
+            header, to_cells = _cost_csv(group_by)
+            rows = selectors.cost_items(
+                organization=organization, filters=filters, group_by=group_by
+            )
+            return self.csv(filename="costs.csv", header=header, rows=rows, to_cells=to_cells)
+        codec = self.cursor_codec("costs", binding=group_by)
         offset = 0
-        if cursor := request.query_params.get("cursor"):
-            payload = decode_cursor(cursor)
-            if payload.get("o") != f"costs:{group_by}" or not isinstance(payload.get("at"), int):
+        if (cursor := request.query_params.get("cursor")) is not None:
+            offset = codec.decode(cursor).get("at")  # type: ignore[assignment]
+            if type(offset) is not int or not 0 < offset <= MAX_COST_OFFSET:
                 raise ValidationError({"cursor": ["does not belong to this grouping"]})
-            offset = payload["at"]
-        limit = self.limit()
-        items, has_more = cost_breakdown(events, group_by, zone, offset, limit)
-        next_cursor = (
-            encode_cursor({"o": f"costs:{group_by}", "at": offset + limit}) if has_more else None
+        limit = parse_limit(request.query_params.get("limit"))
+        items, has_more = selectors.cost_breakdown(
+            organization=organization,
+            filters=filters,
+            group_by=group_by,
+            offset=offset,
+            limit=limit,
         )
+        has_more = has_more and offset + limit <= MAX_COST_OFFSET
+        next_cursor = codec.encode({"at": offset + limit}) if has_more else None
         return Response(
             {
                 "data": items,
@@ -293,22 +307,22 @@ class CostViewSet(AnalyticsViewSet):
         )
 
 
-def _cost_csv(group_by: str, items: list[dict[str, Any]]) -> tuple[list[str], Any, Any]:
-    numbers = ["call_count", "input_tokens", "output_tokens", "total_cost"]
+def _cost_csv(group_by: str) -> tuple[list[str], Any]:
     if group_by == "entity":
-        header = ["entity_type", "entity_id", *numbers]
         return (
-            header,
-            items,
-            lambda i: [i["key"]["entity_type"], i["key"]["entity_id"], *[i[n] for n in numbers]],
+            ["entity_type", "entity_id", *COST_NUMBERS],
+            lambda i: [i["key"]["entity_type"], i["key"]["entity_id"]]
+            + [i[n] for n in COST_NUMBERS],
         )
-    return ["key", *numbers], items, lambda i: [i["key"], *[i[n] for n in numbers]]
+    return ["key", *COST_NUMBERS], lambda i: [i["key"], *[i[n] for n in COST_NUMBERS]]
 
 
 class EventListViewSet(AnalyticsViewSet):
-    base_queryset = Event.objects.all()
-    filterset_class = EventFilterSet
+    base_queryset = Event.objects.all()  # schema only
+    filterset_class = FILTER_SETS["events"]
+    filter_kind = "events"
     extra_params = frozenset({"cursor", "limit"})
+    ordering = selectors.EVENTS_NEWEST_FIRST
 
     @extend_schema(
         operation_id="events_list",
@@ -317,10 +331,6 @@ class EventListViewSet(AnalyticsViewSet):
         tags=["events"],
     )
     def list(self, request: Request) -> Response:
-        events = self.filtered().values(*CALL_VALUES)
-        page = keyset_page(
-            events, EVENTS_NEWEST_FIRST, request.query_params.get("cursor"), self.limit()
-        )
-        return Response(
-            {"data": [call_item(row) for row in page.rows], "pagination": page.pagination()}
-        )
+        events = selectors.event_list(organization=self.organization, filters=self.read_filters())
+        page = self.paginate_queryset(events) or []
+        return self.get_paginated_response([call_item(row) for row in page])

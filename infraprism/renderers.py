@@ -1,25 +1,30 @@
-"""JSON at the edge: orjson, money (Decimal) as JSON numbers, times as UTC with `Z`."""
+"""JSON at the edge: msgspec, money (Decimal) as JSON numbers, times as UTC with `Z`.
+
+A Decimal is written as a JSON number with exactly its decimal digits (msgspec's
+decimal_format="number"), never through a float: a float's 53 bits hold every nano-dollar
+amount only below about USD 9,007,199 (2^53 nano-dollars), and totals go far beyond. Aware
+UTC datetimes (what the database returns) are written with `Z`.
+"""
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
-import orjson
+import msgspec
+from django.utils.functional import Promise
 from rest_framework.renderers import JSONRenderer
-
-_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        # Costs carry 9 decimal places; below 10^6 USD a float's shortest repr is the exact
-        # decimal, so the JSON number reads back as the stored value.
-        return float(value)
+    if isinstance(value, (Promise, str)):  # lazy translations in DRF's error details
+        return str(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+_encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=_default)
+
+
 def dumps(data: Any) -> bytes:
-    return orjson.dumps(data, default=_default, option=_OPTIONS)
+    return _encoder.encode(data)
 
 
 class ApiJSONRenderer(JSONRenderer):

@@ -1,17 +1,19 @@
 """The one tenant-scoped base every customer-facing viewset uses.
 
-It owns get_queryset(): subclasses provide `base_queryset` only, and every row they can reach
-is filtered by the organization of the authenticated API key. The organization is never read
-from the request body or query string.
+The organization comes from the authenticated principal (infraprism.principal: an API key, or
+an organization member), never from the request body or query string, and never from a test
+of the credential's type. Reads go through selectors that take `organization=self.organization`
+and scope themselves; `scoped()` restricts any other tenant-owned queryset.
 """
 
 from typing import Any
 
 from django.db.models import QuerySet
-from rest_framework import viewsets
+from rest_framework import exceptions, viewsets
 
 from infraprism.models import Organization
 from infraprism.permissions import HasReadScope
+from infraprism.principal import principal_of
 from infraprism.ratelimit import ReadRateThrottle
 
 
@@ -25,7 +27,10 @@ class TenantViewSet(viewsets.GenericViewSet):
 
     @property
     def organization(self) -> Organization:
-        return self.request.auth.organization  # type: ignore[union-attr]
+        principal = principal_of(self.request.user)
+        if principal is None:  # permissions run first; this only guards a misconfigured view
+            raise exceptions.NotAuthenticated()
+        return principal.organization
 
     def scoped(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Any tenant-owned queryset, restricted to the caller's organization."""
@@ -33,6 +38,6 @@ class TenantViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self) -> QuerySet[Any]:
         assert self.base_queryset is not None, f"{type(self).__name__} must set base_queryset"
-        if getattr(self, "swagger_fake_view", False):  # schema generation: no request.auth
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no principal
             return self.base_queryset.none()
         return self.scoped(self.base_queryset.all())
