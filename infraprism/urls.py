@@ -12,6 +12,8 @@ urlpatterns = [
     path("v1/analytics/", include("analytics.urls")),
     path("v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Members' dashboard: `/`, /accounts/ (sign-in) and /o/<slug>/... pages.
+    path("", include("dashboard.urls")),
 ]
 
 handler404 = "infraprism.errors.not_found"

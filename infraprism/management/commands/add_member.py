@@ -32,8 +32,7 @@ class Command(BaseCommand):
             raise CommandError(f"no organization with slug {slug!r}") from None
         password = None
         if options.get("password_stdin"):
-            stdin = options.get("stdin") or sys.stdin
-            password = stdin.readline().rstrip("\r\n")
+            password = sys.stdin.readline().rstrip("\r\n")
             if not password:
                 raise CommandError("--password-stdin: stdin held no password")
         try:
