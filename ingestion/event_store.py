@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 from django.db import connection
 
+from ingestion.models import Event
 from ingestion.validation import ValidEvent
+from sessions.rollup import queue
 
 EVENT_COLUMNS = (
     "event_id",
@@ -37,23 +39,12 @@ _COLUMN_LIST = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
 # Up to this many rows go inline in one statement; larger batches are COPYed into staging.
 SMALL_BATCH = 16
 
-# What the rollup folds, copied from each new event into its pending row (see PendingRollup).
-_PENDING_COLUMNS = (
-    "organization_id, session_id, event_pk, timestamp, model, is_error, entity_type, entity_id, "
-    "cost_nanos, input_tokens, output_tokens, cached_input_tokens, tags"
-)
-_PENDING_SOURCE = (
-    "id, event_id, organization_id, session_id, timestamp, model, status, entity_type, "
-    "entity_id, cost_nanos, input_tokens, output_tokens, cached_input_tokens, tags"
-)
-_PENDING_VALUES = (
-    "organization_id, session_id, id, timestamp, model, status = 'error', entity_type, "
-    "entity_id, cost_nanos, input_tokens, output_tokens, cached_input_tokens, "
-    "CASE WHEN tags = '{}' THEN NULL ELSE tags END"
-)
-_QUEUE_INSERT = f"""
-    INSERT INTO ingestion_pendingrollup ({_PENDING_COLUMNS})
-    SELECT {_PENDING_VALUES} FROM inserted WHERE session_id IS NOT NULL"""
+# What the rollup folds, copied from each new event into its pending row: the queue's shape is
+# sessions.rollup.queue's. (_PENDING_COLUMNS/_PENDING_VALUES: the names bench/common.py reads.)
+_PENDING_COLUMNS = queue.PENDING_COLUMNS
+_PENDING_VALUES = queue.PENDING_VALUES
+_PENDING_SOURCE = queue.EVENT_SOURCE_COLUMNS
+_QUEUE_INSERT = queue.queue_insert_from("inserted")
 
 _STAGING_DDL = """
 CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
@@ -70,7 +61,8 @@ WITH inserted AS (
     SELECT %(org)s, %(received_at)s, {_COLUMN_LIST} FROM ingest_staging ORDER BY ord
     ON CONFLICT (organization_id, event_id) DO NOTHING
     RETURNING {_PENDING_SOURCE}
-), queued AS ({_QUEUE_INSERT}
+), queued AS (
+    {_QUEUE_INSERT}
 )
 SELECT event_id FROM inserted
 """
@@ -113,7 +105,8 @@ WITH inserted AS (
     VALUES {", ".join([row] * count)}
     ON CONFLICT (organization_id, event_id) DO NOTHING
     RETURNING {_PENDING_SOURCE}
-), queued AS ({_QUEUE_INSERT}
+), queued AS (
+    {_QUEUE_INSERT}
 )
 SELECT event_id FROM inserted
 """
@@ -164,9 +157,8 @@ def _insert_sqlite(
         if pending:
             ids = [event_pk for _, event_pk in pending]
             cursor.execute(
-                f"INSERT INTO ingestion_pendingrollup ({_PENDING_COLUMNS}) "
-                f"SELECT {_PENDING_VALUES} FROM ingestion_event "
-                f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                queue.queue_insert_from(Event._meta.db_table)
+                + f" AND id IN ({', '.join(['%s'] * len(ids))})",
                 ids,
             )
     return new_ids

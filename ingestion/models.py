@@ -1,4 +1,4 @@
-"""Stored LLM calls, the queue of rollup work they create, and the price table."""
+"""Stored LLM calls and the price table (the rollup queue is sessions.models.PendingRollup)."""
 
 from decimal import Decimal
 
@@ -63,42 +63,6 @@ class Event(models.Model):
     @property
     def cost(self) -> Decimal:
         return nanos_to_usd(self.cost_nanos)
-
-
-class PendingRollup(models.Model):
-    """One row per stored event (with a session) not yet folded into its session aggregate.
-
-    Written in the same statement as the events, from the insert's RETURNING; the rollup claims
-    rows with FOR UPDATE SKIP LOCKED and deletes them in the transaction that updates the
-    aggregates. A queue table is far cheaper to claim and delete from than a flag on the wide
-    events table (DESIGN.md's measurements), and it carries exactly the columns the rollup
-    folds, so a rollup never reads the events table.
-    """
-
-    organization_id = models.BigIntegerField()
-    session_id = models.CharField(max_length=256)
-    event_pk = models.BigIntegerField()
-    timestamp = models.DateTimeField()
-    model = models.CharField(max_length=200)
-    is_error = models.BooleanField(default=False)
-    entity_type = models.CharField(max_length=128, null=True)
-    entity_id = models.CharField(max_length=128, null=True)
-    cost_nanos = models.BigIntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cached_input_tokens = models.BigIntegerField(default=0)
-    tags = models.JSONField(null=True)  # NULL when the event has no tags
-
-    objects = TenantManager()
-
-    class Meta:
-        # Claims go in (organization, session) order so a chunk holds whole sessions.
-        indexes = [
-            models.Index(fields=["organization_id", "session_id", "id"], name="pending_org_session")
-        ]
-
-    def __str__(self) -> str:
-        return f"event {self.event_pk} (org {self.organization_id})"
 
 
 class ModelPrice(models.Model):

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class LlmSessionsConfig(AppConfig):
@@ -7,3 +8,8 @@ class LlmSessionsConfig(AppConfig):
     label = "llm_sessions"
     verbose_name = "LLM sessions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from sessions.sqlite_functions import register_sqlite_functions
+
+        connection_created.connect(register_sqlite_functions, dispatch_uid="sessions.sqlite")

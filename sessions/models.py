@@ -1,4 +1,5 @@
-"""Per-session aggregates of LLM calls, kept equal to a recomputation from the events."""
+"""Per-session aggregates of LLM calls, kept equal to a recomputation from the events, and the
+queue of events not yet folded into them (sessions.rollup claims and deletes its rows)."""
 
 from decimal import Decimal
 
@@ -8,16 +9,18 @@ from django.db.models import JSONField
 from infraprism.models import Organization
 from infraprism.money import nanos_to_usd
 from infraprism.tenancy import TenantManager
+from sessions.fields import NanoDollarSumField
 
 
 class Session(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
     session_id = models.CharField(max_length=256)
-    # From the earliest event (by timestamp, then storage order) that names an entity.
+    # From the earliest event by (timestamp, event_id) that names an entity (SPEC section 9).
     entity_type = models.CharField(max_length=128, null=True, blank=True)
     entity_id = models.CharField(max_length=128, null=True, blank=True)
     turn_count = models.BigIntegerField(default=0)
-    total_cost_nanos = models.BigIntegerField(default=0)
+    # Exact for any number of calls: NUMERIC on PostgreSQL, INTEGER-or-padded-TEXT on SQLite.
+    total_cost_nanos = NanoDollarSumField(default=0)
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     cached_input_tokens = models.BigIntegerField(default=0)
@@ -26,9 +29,10 @@ class Session(models.Model):
     error_count = models.BigIntegerField(default=0)
     tags = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField()
-    # Order-independent merge bookkeeping (PostgreSQL rollup): the sort key of the event that
-    # supplied the entity and each tag's value, so an earlier event arriving late still wins.
-    entity_rank = models.CharField(max_length=48, null=True, blank=True, editable=False)
+    # Order-independent merge bookkeeping (PostgreSQL rollup): the rank, (timestamp, event_id)
+    # packed into one string (sessions/rollup/postgres.py), of the event that supplied the
+    # entity and of each tag's value, so an earlier event arriving late still wins.
+    entity_rank = models.TextField(null=True, blank=True, editable=False)
     tag_ranks = models.JSONField(default=dict, blank=True, editable=False)
     # Distinct model names, sorted. Declared last: the name shadows the `models` module.
     models = JSONField(default=list, blank=True)
@@ -62,3 +66,42 @@ class Session(models.Model):
     @property
     def total_cost(self) -> Decimal:
         return nanos_to_usd(self.total_cost_nanos)
+
+
+class PendingRollup(models.Model):
+    """One row per stored event (with a session) not yet folded into its session aggregate.
+
+    Written in the same statement as the events (sessions/rollup/queue.py), from the insert's
+    RETURNING; the rollup claims rows with FOR UPDATE SKIP LOCKED and deletes them in the
+    transaction that updates the aggregates. A queue table is far cheaper to claim and delete
+    from than a flag on the wide events table (DESIGN.md's measurements), and it carries exactly
+    the columns the rollup folds, so a rollup never reads the events table. The table keeps the
+    name it had when the model lived in `ingestion`.
+    """
+
+    organization_id = models.BigIntegerField()
+    session_id = models.CharField(max_length=256)
+    event_pk = models.BigIntegerField()
+    event_id = models.CharField(max_length=128)  # ties on timestamp go to the smaller event_id
+    timestamp = models.DateTimeField()
+    model = models.CharField(max_length=200)
+    is_error = models.BooleanField(default=False)
+    entity_type = models.CharField(max_length=128, null=True)
+    entity_id = models.CharField(max_length=128, null=True)
+    cost_nanos = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    tags = models.JSONField(null=True)  # NULL when the event has no tags
+
+    objects = TenantManager()
+
+    class Meta:
+        db_table = "ingestion_pendingrollup"
+        # Claims go in (organization, session) order so a chunk holds whole sessions.
+        indexes = [
+            models.Index(fields=["organization_id", "session_id", "id"], name="pending_org_session")
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.event_pk} (org {self.organization_id})"

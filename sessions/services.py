@@ -1,18 +1,18 @@
 """Rollup: fold pending events into session aggregates, exactly once.
 
-Each chunk (claim, aggregate, merge, delete the claimed work) is one transaction in the
-dialect module for the database in use. Drain loops until nothing is pending.
+Each chunk (claim, aggregate, merge, delete the claimed work) is one transaction, run by the
+sessions.rollup backend for the database in use. Drain loops until nothing is pending.
 """
 
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 
-from ingestion.models import PendingRollup
-from sessions import rollup_postgres, rollup_sqlite
+from sessions.models import PendingRollup
+from sessions.rollup import rollup_backend
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +33,8 @@ def session_rollup_chunk(
     *, organization_id: int | None = None, limit: int | None = None, up_to: int | None = None
 ) -> tuple[int, int]:
     """Fold one chunk of the rows pending up to `up_to` (default: all pending now)."""
-    dialect = rollup_postgres if connection.vendor == "postgresql" else rollup_sqlite
     with transaction.atomic():
-        return dialect.rollup_chunk(
+        return rollup_backend().rollup_chunk(
             organization_id=organization_id,
             limit=limit or settings.ROLLUP_CHUNK_SIZE,
             up_to=up_to if up_to is not None else pending_high_water_mark(),

@@ -1,27 +1,32 @@
 """Celery entry points: thin wrappers around the rollup service (ids in, no results out)."""
 
+from typing import Any
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
-from sessions.scheduling import rollup_marker_clear
+from sessions.debounce import rollup_marker_clear
 from sessions.services import session_rollup_drain
 
 # Transient failures only: a lost connection, a deadlock, a serialization failure
 # (all OperationalError) or the broker hiccuping. Anything else is a bug and must surface.
 TRANSIENT = (OperationalError, InterfaceError, RedisError)
 
+# Both tasks: redelivered if a worker dies mid-drain (safe: the drain is idempotent), retried
+# with backoff on transient errors, no results stored. Time limits are global (settings).
+ROLLUP_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": True,
+    "retry_backoff_max": 30,
+    "max_retries": 5,
+    "ignore_result": True,
+}
 
-@shared_task(
-    name="sessions.rollup",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    retry_backoff_max=30,
-    max_retries=5,
-    ignore_result=True,
-)
+
+@shared_task(name="sessions.rollup", **ROLLUP_TASK_OPTIONS)
 def rollup(organization_id: int) -> int:
     # Clear the debounce marker before draining: an event committed from now on schedules a
     # new task, and one committed before is drained by this run.
@@ -29,15 +34,7 @@ def rollup(organization_id: int) -> int:
     return session_rollup_drain(organization_id=organization_id).events
 
 
-@shared_task(
-    name="sessions.sweep",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=3,
-    ignore_result=True,
-)
+@shared_task(name="sessions.sweep", **ROLLUP_TASK_OPTIONS)
 def sweep() -> int:
     """Beat: roll up anything still pending (e.g. accepted while Redis was down)."""
     return session_rollup_drain().events

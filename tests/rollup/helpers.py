@@ -6,8 +6,9 @@ from typing import Any
 
 from django.db import connection
 
-from ingestion.models import Event, PendingRollup
+from ingestion.models import Event
 from ingestion.services import events_ingest
+from sessions.models import PendingRollup
 
 # A fixed day in the past: every test timestamp is valid whenever the suite runs.
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from infraprism.models import Organization
-from ingestion.models import PendingRollup
+from sessions.models import PendingRollup
 from sessions.services import session_rollup_drain
 from tests.rollup.helpers import T0, ingest, pending
 from tests.rollup.procs import Child, child_env
@@ -37,9 +37,9 @@ print(f"done {stats.events} {stats.chunks}", flush=True)
 
 HOLD_ONE_CHUNK = """
 from django.db import transaction
-from sessions import rollup_postgres
+from sessions.rollup import rollup_backend
 with transaction.atomic():
-    claimed, sessions = rollup_postgres.rollup_chunk(
+    claimed, sessions = rollup_backend().rollup_chunk(
         organization_id=int(sys.argv[1]), limit=int(sys.argv[2]), up_to=2**62
     )
     print(f"claimed {claimed} {sessions}", flush=True)

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infraprism.models import Organization
-from ingestion.models import Event, PendingRollup
-from sessions.models import Session
+from ingestion.models import Event
+from sessions.models import PendingRollup, Session
 from sessions.services import session_rollup_drain
 from tests.rollup.helpers import T0, ingest, pending, requeue_in_order
 from tests.rollup.recompute import recompute, snapshot

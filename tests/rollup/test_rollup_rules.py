@@ -14,8 +14,8 @@ import pytest
 from django.core.management import call_command
 
 from infraprism.models import Organization
-from ingestion.models import Event, PendingRollup
-from sessions.models import Session
+from ingestion.models import Event
+from sessions.models import PendingRollup, Session
 from sessions.services import session_rollup_drain
 from tests.conftest import KeyClient
 from tests.rollup.helpers import at, event, ingest_http, pending, requeue_in_order

@@ -1,0 +1,37 @@
+"""All of the rollup's SQL, behind one small interface.
+
+    backend = rollup_backend()            # for the database in use
+    claimed, sessions = backend.rollup_chunk(organization_id=..., limit=..., up_to=...)
+
+- postgres.py: PostgresRollup, one claim-aggregate-merge statement per chunk (production).
+- sqlite.py: SqliteRollup, recomputes the touched sessions (the embedded default).
+- queue.py: the pending-queue columns that the events insert fills (ingestion/event_store.py).
+
+Each chunk must run inside a transaction (sessions.services does that): the claimed queue rows
+are deleted in the same transaction that folds them, so a crash loses and doubles nothing.
+"""
+
+from typing import Protocol
+
+from django.db import connection
+
+
+class RollupBackend(Protocol):
+    vendor: str
+
+    def rollup_chunk(
+        self, *, organization_id: int | None, limit: int, up_to: int
+    ) -> tuple[int, int]:
+        """Fold up to `limit` queue rows with id <= up_to (of one organization, or any) into
+        their sessions and delete them; returns (rows claimed, sessions upserted)."""
+        ...
+
+
+def rollup_backend() -> RollupBackend:
+    if connection.vendor == "postgresql":
+        from sessions.rollup.postgres import PostgresRollup
+
+        return PostgresRollup()
+    from sessions.rollup.sqlite import SqliteRollup
+
+    return SqliteRollup()

@@ -1,0 +1,34 @@
+"""What the events insert writes into the pending queue: one row per new event with a session,
+carrying the columns the rollup folds (see sessions.models.PendingRollup).
+
+ingestion/event_store.py splices these fragments into its insert statements, so the queue's
+shape is defined here, beside the SQL that reads it.
+"""
+
+from sessions.models import PendingRollup
+
+QUEUE_TABLE = PendingRollup._meta.db_table
+
+# Queue columns, and the expressions that fill them from an events row (or the insert's
+# RETURNING, which must return EVENT_SOURCE_COLUMNS).
+PENDING_COLUMNS = (
+    "organization_id, session_id, event_pk, event_id, timestamp, model, is_error, entity_type, "
+    "entity_id, cost_nanos, input_tokens, output_tokens, cached_input_tokens, tags"
+)
+PENDING_VALUES = (
+    "organization_id, session_id, id, event_id, timestamp, model, status = 'error', entity_type, "
+    "entity_id, cost_nanos, input_tokens, output_tokens, cached_input_tokens, "
+    "CASE WHEN tags = '{}' THEN NULL ELSE tags END"
+)
+EVENT_SOURCE_COLUMNS = (
+    "id, event_id, organization_id, session_id, timestamp, model, status, entity_type, "
+    "entity_id, cost_nanos, input_tokens, output_tokens, cached_input_tokens, tags"
+)
+
+
+def queue_insert_from(source: str) -> str:
+    """INSERT of the queue rows for the new events in `source` (a CTE or the events table)."""
+    return (
+        f"INSERT INTO {QUEUE_TABLE} ({PENDING_COLUMNS}) "
+        f"SELECT {PENDING_VALUES} FROM {source} WHERE session_id IS NOT NULL"
+    )
