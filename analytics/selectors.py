@@ -238,20 +238,20 @@ def session_metrics(
     """Totals, averages and percentiles over the filtered sessions; with interval="day" also
     a "series" per day (in filters.zone) on which sessions started."""
     sessions = _sessions(organization, filters)
-    # One statement on PostgreSQL: totals and both percentile pairs in a single scan.
+    # Money sums are exact (dialect.exact_sum); percentiles read exact stored values.
     fractions = [0.5, 0.95]
     totals = sessions.order_by().aggregate(
         session_count=Count("id"),
-        total=Sum("total_cost_nanos"),
+        total=dialect.exact_sum("total_cost_nanos"),
         avg_turns=Avg("turn_count"),
         max_cost=Max("total_cost_nanos"),
-        **dialect.percentile_aggregates("total_cost_nanos", fractions),
-        **dialect.percentile_aggregates("turn_count", fractions),
     )
     count = totals["session_count"]
     total = Decimal(totals["total"] or 0)
-    median_cost, p95_cost = dialect.percentiles(sessions, "total_cost_nanos", fractions, totals)
-    median_turns, p95_turns = dialect.percentiles(sessions, "turn_count", fractions, totals)
+    median_cost, p95_cost = dialect.percentiles(
+        sessions, "total_cost_nanos", fractions, count=count
+    )
+    median_turns, p95_turns = dialect.percentiles(sessions, "turn_count", fractions, count=count)
     data: dict[str, Any] = {
         "session_count": count,
         "total_cost": usd(total),
@@ -274,7 +274,9 @@ def _metrics_by_day(sessions: QuerySet[Any], filters: ReadFilters) -> list[dict[
         .annotate(day=TruncDate("first_seen", tzinfo=filters.zone))
         .values("day")
         .annotate(
-            session_count=Count("id"), total=Sum("total_cost_nanos"), avg_turns=Avg("turn_count")
+            session_count=Count("id"),
+            total=dialect.exact_sum("total_cost_nanos"),
+            avg_turns=Avg("turn_count"),
         )
         .order_by("day")
     )
@@ -321,7 +323,7 @@ def _cost_groups(
             call_count=Count("id"),
             in_tokens=Sum("input_tokens"),
             out_tokens=Sum("output_tokens"),
-            total=Sum("cost_nanos"),
+            total=dialect.exact_sum("cost_nanos"),
         )
         .order_by(F("total").desc(), *[F(k).asc(nulls_last=True) for k in key_fields])
     )
