@@ -18,8 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from infraprism.permissions import HasIngestScope
-from ingestion.models import Event, PendingRollup
+from ingestion.models import Event
 from ingestion.pricing import PriceBook
+from sessions.models import PendingRollup
 from sessions.scheduling import rollup_schedule_on_commit
 
 NANOS = Decimal(1_000_000_000)

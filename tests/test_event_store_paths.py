@@ -1,7 +1,8 @@
 """The inline (small batch) and COPY (large batch) write paths store the same thing."""
 
 from ingestion.event_store import SMALL_BATCH
-from ingestion.models import Event, PendingRollup
+from ingestion.models import Event
+from sessions.models import PendingRollup
 
 
 def _events(prefix, count):

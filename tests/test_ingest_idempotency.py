@@ -7,7 +7,8 @@ import pytest
 from django.forms.models import model_to_dict
 
 from infraprism.models import Organization
-from ingestion.models import Event, PendingRollup
+from ingestion.models import Event
+from sessions.models import PendingRollup
 from tests.conftest import KeyClient
 from tests.ingest_helpers import BATCH, EVENTS
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from ingestion.models import Event, PendingRollup
+from ingestion.models import Event
+from sessions.models import PendingRollup
 from tests.conftest import KeyClient
 from tests.ingest_helpers import (
     BATCH,

@@ -14,8 +14,8 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from infraprism import redis_client
-from ingestion.models import Event, PendingRollup
-from sessions.models import Session
+from ingestion.models import Event
+from sessions.models import PendingRollup, Session
 from tests.conftest import KeyClient
 from tests.ingest_helpers import BATCH, EVENTS, json_error_body
 
