@@ -7,5 +7,6 @@ class InfraprismConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the API key security scheme with drf-spectacular.
-        from infraprism import openapi  # noqa: F401
+        # Importing them registers the API key security scheme with drf-spectacular and the
+        # start-up checks of settings (rate limits).
+        from infraprism import checks, openapi  # noqa: F401

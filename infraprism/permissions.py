@@ -1,4 +1,8 @@
-"""Scope permissions: an authenticated key without the needed scope gets a 403."""
+"""Scope permissions: an authenticated principal without the needed scope gets a 403.
+
+They ask the principal (infraprism.principal), never the credential's type: an API key and an
+organization member answer `has_scope` each in their own way.
+"""
 
 from typing import Any
 
@@ -6,6 +10,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from infraprism.models import ApiKey
+from infraprism.principal import principal_of
 
 
 class _HasScope(BasePermission):
@@ -16,8 +21,8 @@ class _HasScope(BasePermission):
         return f"This API key lacks the '{self.scope}' scope."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        api_key = request.auth
-        return isinstance(api_key, ApiKey) and api_key.has_scope(self.scope)
+        principal = principal_of(request.user)
+        return principal is not None and principal.has_scope(self.scope)
 
 
 class HasIngestScope(_HasScope):

@@ -1,21 +1,27 @@
-"""Per-API-key rate limits: fixed windows counted atomically in the cache (Redis in production).
+"""Per-principal rate limits (SPEC section 8), on DRF's SimpleRateThrottle.
 
-A failing cache never blocks a request: limits fail open and the failure is logged, so ingestion
-keeps accepting events while Redis is down.
+SimpleRateThrottle gives the scope, the rate and the cache key; the counting is replaced. Its
+own counting keeps a list of request times per key, read and written back whole: O(rate) per
+request (6,000 floats for the default ingest rate) and racy between processes. Here each window
+is one counter, bumped atomically in the cache (Redis, or without it the SQLite file cache
+under var/ that every gunicorn worker shares; see infraprism/sqlite_cache.py).
+
+Rates are read from settings on every request and validated at start-up by a system check
+(infraprism/checks.py), so a malformed rate never reaches a request. A failing cache never
+blocks a request: limits fail open and the failure is logged, so ingestion keeps accepting
+events while Redis is down.
 """
 
 import logging
 import math
 import re
-import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.request import Request
-from rest_framework.throttling import BaseThrottle
+from rest_framework.throttling import SimpleRateThrottle
 
-from infraprism.models import ApiKey
+from infraprism.principal import principal_of
 
 logger = logging.getLogger(__name__)
 
@@ -32,52 +38,78 @@ _PERIODS = {
     "day": 86400,
 }
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+RATE_SETTINGS = ("INGEST_RATE_LIMIT", "READ_RATE_LIMIT")
 
 
 def parse_rate(rate: str) -> tuple[int, int] | None:
-    """'6000/min' -> (6000, 60); '100/10s' -> (100, 10); 'off' -> None."""
+    """'6000/min' -> (6000, 60); '100/10s' -> (100, 10); 'off' -> None. ValueError if bad."""
+    if not isinstance(rate, str):
+        raise ValueError(f"bad rate limit {rate!r}: use e.g. '6000/min', '100/s' or 'off'")
     if rate.strip().lower() in ("off", "none", ""):
         return None
     match = _RATE.match(rate.lower())
     if not match or match.group(3) not in _PERIODS:
         raise ValueError(f"bad rate limit {rate!r}: use e.g. '6000/min', '100/s' or 'off'")
     count, multiplier, unit = match.groups()
+    if multiplier and int(multiplier) < 1:
+        raise ValueError(f"bad rate limit {rate!r}: the period must be at least 1 {unit}")
     return int(count), int(multiplier or 1) * _PERIODS[unit]
 
 
-class _KeyRateThrottle(BaseThrottle):
+class _PrincipalRateThrottle(SimpleRateThrottle):
+    """Fixed windows per principal (`rate_key`), counted with the cache's atomic incr."""
+
     setting_name = ""
+    num_requests: int | None
+    duration: int | None
 
     def __init__(self) -> None:
+        super().__init__()  # reads and parses the rate below
         self.retry_after: float | None = None
 
+    def get_rate(self) -> str:
+        rate: str = getattr(settings, self.setting_name)
+        return rate
+
+    def parse_rate(self, rate: str | None) -> tuple[int | None, int | None]:
+        parsed = parse_rate(rate) if rate is not None else None
+        return parsed if parsed is not None else (None, None)
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        principal = principal_of(request.user)
+        if principal is None:  # anonymous: refused by authentication, nothing to count
+            return None
+        return f"rl:{self.scope}:{principal.rate_key}"
+
     def allow_request(self, request: Request, view: Any) -> bool:
-        rate = parse_rate(getattr(settings, self.setting_name))
-        api_key = request.auth
-        if rate is None or not isinstance(api_key, ApiKey):
+        if self.num_requests is None or self.duration is None:  # 'off'
             return True
-        limit, period = rate
-        now = time.time()
-        window = int(now // period)
-        cache_key = f"rl:{self.setting_name}:{api_key.pk}:{window}"
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        now = self.timer()
+        window = int(now // self.duration)
         try:
-            cache.add(cache_key, 0, timeout=period + 1)
-            count = cache.incr(cache_key)
+            window_key = f"{key}:{self.duration}:{window}"
+            self.cache.add(window_key, 0, timeout=self.duration + 1)
+            count = self.cache.incr(window_key)
         except Exception:  # noqa: BLE001 - any cache failure must fail open
             logger.warning("rate limit cache unavailable; allowing request", exc_info=False)
             return True
-        if count > limit:
-            self.retry_after = (window + 1) * period - now
-            return False
+        if count > self.num_requests:
+            self.retry_after = (window + 1) * self.duration - now
+            return self.throttle_failure()
         return True
 
     def wait(self) -> float | None:
         return math.ceil(self.retry_after) if self.retry_after is not None else None
 
 
-class IngestRateThrottle(_KeyRateThrottle):
+class IngestRateThrottle(_PrincipalRateThrottle):
+    scope = "ingest"
     setting_name = "INGEST_RATE_LIMIT"
 
 
-class ReadRateThrottle(_KeyRateThrottle):
+class ReadRateThrottle(_PrincipalRateThrottle):
+    scope = "read"
     setting_name = "READ_RATE_LIMIT"

@@ -9,6 +9,7 @@ from pathlib import Path
 import environ
 
 from infraprism.local_secret import local_secret_key
+from metrics.multiproc import prepare_multiproc_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -40,11 +41,15 @@ INSTALLED_APPS = [
     "sessions.apps.LlmSessionsConfig",
     "analytics",
     "dashboard",
+    "otel",
     "axes",
     "csp",
 ]
 
 MIDDLEWARE = [
+    # First: counts every answer, those of the middleware below included (off unless
+    # METRICS_ENABLED).
+    "metrics.middleware.RequestMetricsMiddleware",
     "infraprism.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -138,7 +143,14 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # One file every gunicorn worker shares, so a rate limit holds across workers (a
+    # per-process LocMemCache would admit the limit once per worker).
+    CACHES = {
+        "default": {
+            "BACKEND": "infraprism.sqlite_cache.SQLiteFileCache",
+            "LOCATION": env.str("CACHE_FILE", default=str(VAR_DIR / "cache.sqlite3")),
+        }
+    }
 
 # --- API -------------------------------------------------------------------------------------
 INGEST_RATE_LIMIT = env.str("INGEST_RATE_LIMIT", default="6000/min")
@@ -155,6 +167,16 @@ API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 # How long a process reuses an organization's price table (admin edits clear it at once in the
 # process that saved them; 0 disables the cache).
 PRICE_CACHE_SECONDS = env.float("PRICE_CACHE_SECONDS", default=30.0)
+
+# --- Metrics (Prometheus, metrics/) ---------------------------------------------------------
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+# When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Adds an `organization` label to the request and ingestion counters (one series per tenant).
+METRICS_ORGANIZATION_LABEL = env.bool("METRICS_ORGANIZATION_LABEL", default=False)
+if METRICS_ENABLED:
+    # Before anything imports prometheus_client, which picks its multiprocess mode on import.
+    PROMETHEUS_MULTIPROC_DIR = prepare_multiproc_dir(default=VAR_DIR / "prometheus")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["infraprism.authentication.ApiKeyAuthentication"],

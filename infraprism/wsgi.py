@@ -1,6 +1,13 @@
 import os
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "infraprism.settings")
 application = get_wsgi_application()
+
+# gunicorn runs no system checks: refuse to serve with settings that would fail every request.
+from infraprism.checks import serious_startup_errors  # noqa: E402 - needs django.setup()
+
+if startup_errors := serious_startup_errors():
+    raise ImproperlyConfigured("; ".join(startup_errors))

@@ -86,7 +86,8 @@ def test_no_database_url_means_embedded_sqlite_and_in_process_rollups() -> None:
     assert s["rollup_in_process"] is True
     assert s["redis_url"] == ""
     assert s["broker"] == "memory://"
-    assert s["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    # Shared by every gunicorn worker (a per-process cache would multiply the rate limits).
+    assert s["cache"] == "infraprism.sqlite_cache.SQLiteFileCache"
 
 
 def test_sqlite_url_elsewhere(tmp_path: Path) -> None:
