@@ -4,11 +4,15 @@ import os
 
 from celery import Celery
 
+from metrics.celery_signals import connect_task_signals
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "infraprism.settings")
 
 app = Celery("infraprism")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task failures and retries as Prometheus counters (no-ops unless METRICS_ENABLED).
+connect_task_signals()
 
 
 @app.on_after_finalize.connect

@@ -10,6 +10,7 @@ from ingestion.event_store import events_insert
 from ingestion.models import Event
 from ingestion.pricing import PriceBook
 from ingestion.validation import ValidEvent, validate_event
+from metrics.hooks import events_counted
 from sessions.scheduling import rollup_schedule_on_commit
 
 
@@ -74,6 +75,9 @@ def events_ingest(*, organization_id: int, items: list[Any]) -> IngestResult:
     now = datetime.now(UTC)
     result = events_validate(items=items, now=now)
     if not result.valid:
+        events_counted(
+            organization_id=organization_id, accepted=0, duplicates=0, rejected=result.rejected
+        )
         return result
     priced = events_price(organization_id=organization_id, events=result.valid)
     with transaction.atomic():
@@ -86,4 +90,10 @@ def events_ingest(*, organization_id: int, items: list[Any]) -> IngestResult:
             rollup_schedule_on_commit(organization_id=organization_id)
     result.accepted = len(result.valid)
     result.duplicates = result.accepted - len(result.new_event_ids)
+    events_counted(
+        organization_id=organization_id,
+        accepted=len(result.new_event_ids),
+        duplicates=result.duplicates,
+        rejected=result.rejected,
+    )
     return result

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
+from metrics.hooks import rollup_counted
 from sessions.models import PendingRollup
 from sessions.rollup import rollup_backend
 
@@ -63,6 +64,7 @@ def session_rollup_drain(
         stats.events += events
         stats.sessions += sessions
         stats.chunks += 1
+        rollup_counted(events=events, sessions=sessions)
     if stats.events:
         logger.info(
             "rollup events=%d sessions=%d chunks=%d org=%s",
