@@ -18,9 +18,9 @@ def onboarding_context(request: HttpRequest, organization: Organization) -> dict
         f"curl -X POST {base}/v1/events \\\n"
         '  -H "Authorization: Bearer $INFRAPRISM_API_KEY" \\\n'
         '  -H "Content-Type: application/json" \\\n'
-        '  -d \'{"model": "gpt-4o", "input_tokens": 800, "output_tokens": 150, '
-        '"entity_type": "customer", "entity_id": "acme-corp", "session_id": "first-session", '
-        '"tags": {"feature": "chatbot"}}\''
+        '  -d \'{"model": "gpt-4o", "input_tokens": 800, "output_tokens": 150,\n'
+        '       "entity_type": "customer", "entity_id": "acme-corp",\n'
+        '       "session_id": "first-session", "tags": {"feature": "chatbot"}}\''
     )
     sdk = (
         f"# export INFRAPRISM_API_KEY=ip-...  INFRAPRISM_BASE_URL={base}\n"

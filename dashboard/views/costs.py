@@ -85,6 +85,11 @@ def costs(request: HttpRequest, org_slug: str) -> HttpResponse:
     context.update(
         {
             "group_by": group_by,
+            "group_label": (
+                f"Tag {group_by.removeprefix('tag:')}"
+                if group_by.startswith("tag:")
+                else dict(GROUPS)[group_by]
+            ),
             "items": [{**item, "label": _label(item["key"], group_by)} for item in items],
             "offset": offset,
             "base_query": base_query,

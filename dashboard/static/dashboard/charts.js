@@ -24,11 +24,12 @@
   function duration(ms) {
     if (ms === null || ms === undefined) return "—";
     var s = ms / 1000;
-    if (s < 60) return (s < 10 ? s.toFixed(2) : s.toFixed(1)) + " s";
+    if (s === 0) return "0 s";
+    if (s < 60) return (s < 10 && s % 1 ? s.toFixed(2) : String(Math.round(s * 10) / 10)) + " s";
     var m = Math.floor(s / 60), rs = Math.floor(s % 60);
-    if (m < 60) return m + " min " + String(rs).padStart(2, "0") + " s";
+    if (m < 60) return m + " min" + (rs ? " " + String(rs).padStart(2, "0") + " s" : "");
     var h = Math.floor(m / 60), rm = m % 60;
-    if (h < 48) return h + " h " + String(rm).padStart(2, "0") + " min";
+    if (h < 48) return h + " h" + (rm ? " " + String(rm).padStart(2, "0") + " min" : "");
     return Math.floor(h / 24) + " d " + (h % 24) + " h";
   }
 
@@ -42,6 +43,8 @@
     Chart.defaults.color = palette.muted;
     Chart.defaults.borderColor = palette.grid;
     Chart.defaults.maintainAspectRatio = false;
+    // Drawn at once: a chart is read, not watched (and screenshots never catch it mid-way).
+    Chart.defaults.animation = false;
   }
 
   window.InfraPrismCharts = {readJSON: readJSON, usd: usd, usdTick: usdTick, duration: duration,

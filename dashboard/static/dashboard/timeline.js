@@ -12,6 +12,14 @@
     var many = steps.length > 150;
     var axis = "time";
 
+    // Time ticks on round steps (10 s, 1 min, 5 min, 1 h ...), about ten across.
+    var niceSteps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+    function timeStep() {
+      var span = steps.length ? steps[steps.length - 1].offset_ms / 1000 : 1;
+      for (var i = 0; i < niceSteps.length; i++) if (span / niceSteps[i] <= 10) return niceSteps[i];
+      return Math.ceil(span / 10 / 86400) * 86400;
+    }
+
     function xOf(step) { return axis === "time" ? step.offset_ms / 1000 : step.step; }
     function points() { return steps.map(function (s) { return {x: xOf(s), y: s.cost, step: s}; }); }
     function running() { return steps.map(function (s) { return {x: xOf(s), y: s.cumulative_cost, step: s}; }); }
@@ -33,14 +41,14 @@
         ]
       },
       options: {
-        animation: many ? false : {duration: 300},
         parsing: false,
         interaction: {mode: "nearest", intersect: false, axis: "x"},
         scales: {
           x: {
             type: "linear", min: 0,
             title: {display: true, text: "Time since the session started"},
-            ticks: {callback: function (v) { return axis === "time" ? H.duration(v * 1000) : "#" + v; }, maxTicksLimit: 12}
+            ticks: {callback: function (v) { return axis === "time" ? H.duration(v * 1000) : "#" + v; },
+                    stepSize: timeStep(), maxTicksLimit: 12}
           },
           cost: {type: "linear", position: "left", beginAtZero: true, grace: "10%",
                  title: {display: true, text: "Cost per call"}, ticks: {callback: H.usdTick}},
@@ -82,6 +90,7 @@
         chart.data.datasets[1].data = running();
         chart.options.scales.x.title.text = axis === "time" ? "Time since the session started" : "Call number";
         chart.options.scales.x.min = axis === "time" ? 0 : 1;
+        chart.options.scales.x.ticks.stepSize = axis === "time" ? timeStep() : undefined;
         chart.update();
       });
     });
