@@ -47,7 +47,7 @@ def json_answer(response: Any) -> dict[str, Any]:
 def stored(organization_id: int) -> dict[str, dict[str, Any]]:
     """The stored events by event_id, with the fields a span maps to."""
     rows = Event.objects.filter(organization_id=organization_id).values()
-    return {row["event_id"]: row for row in rows}
+    return {row["event_id"]: dict(row) for row in rows}
 
 
 def usd(text: str) -> Decimal:

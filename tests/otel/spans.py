@@ -62,7 +62,7 @@ def llm_call(
     span.end(end_time=start_ns + duration_ms * 1_000_000)
 
 
-def chat(model: str = "gpt-4o-mini", **attributes: Any) -> dict[str, Any]:
+def chat(model: Any = "gpt-4o-mini", **attributes: Any) -> dict[str, Any]:
     """Attributes of a chat call in the current GenAI conventions (underscores for dots)."""
     base: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
