@@ -1,7 +1,10 @@
-"""`make bench`: run the four benchmarks in turn, each in its own process on a fresh database,
+"""`make bench`: run the benchmarks in turn, each in its own process on a fresh database,
 then repeat every summary line together.
 
-    .venv/bin/python bench/run_all.py [ingest rollup freshness query]
+    .venv/bin/python bench/run_all.py [ingest rollup freshness query sdk_overhead]
+
+`sdk_overhead` needs openai, so it runs with the SDK's virtualenv (sdk/python/.venv, built by
+`make sdk-test`) rather than the server's.
 
 Exit status: non-zero if a script failed (a crash, a wrong sum, a rejected request); a figure
 that is short of its target is reported, not a failure.
@@ -13,7 +16,8 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("ingest", "rollup", "freshness", "query")
+SCRIPTS = ("ingest", "rollup", "freshness", "query", "sdk_overhead")
+SDK_PYTHON = BENCH.parent / "sdk" / "python" / ".venv" / "bin" / "python"
 
 
 def main() -> int:
@@ -27,8 +31,9 @@ def main() -> int:
     for name in chosen:
         print(f"\n### bench/{name}.py", flush=True)
         started = time.perf_counter()
+        python = str(SDK_PYTHON) if name == "sdk_overhead" else sys.executable
         process = subprocess.Popen(
-            [sys.executable, str(BENCH / f"{name}.py")],
+            [python, str(BENCH / f"{name}.py")],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -14,7 +14,8 @@ class ReportingConfig:
     base_url: str
     enabled: bool
     max_queue_size: int = 10_000
-    batch_size: int = 100
+    batch_size: int = 100  # a send starts as soon as this many events are queued
+    max_batch_size: int = 1000  # a backlog goes out in batches this large (the server's cap)
     flush_interval: float = 1.0
     exit_timeout: float = 5.0
     request_timeout: float = 10.0

@@ -4,8 +4,8 @@ the caller's thread: the event id and the ISO timestamp are filled in by the sen
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -101,19 +101,51 @@ def build_event(
     return event
 
 
-def finalize(event: Event) -> Event:
-    """Fill in what the caller's thread left out; idempotent, so a retried event keeps its id."""
-    if event.get("event_id") is None:
-        event["event_id"] = str(uuid.uuid4())
-    timestamp = event.get("timestamp")
-    if isinstance(timestamp, float):
-        event["timestamp"] = datetime.fromtimestamp(timestamp, UTC).isoformat()
-    return event
+class Finalizer:
+    """Fills in what the caller's thread left out: the event id and the ISO timestamp.
+
+    Idempotent, so a retried event keeps its id. Runs on the sender's thread for every event,
+    so it is cheap: ids come from one urandom read per batch, and the date-time prefix is
+    reused within a second.
+    """
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def batch(self, events: list[Event]) -> list[Event]:
+        random_hex = os.urandom(16 * len(events)).hex()
+        for number, event in enumerate(events):
+            if event.get("event_id") is None:
+                event["event_id"] = _uuid4_text(random_hex[number * 32 : number * 32 + 32])
+            timestamp = event.get("timestamp")
+            if isinstance(timestamp, float):
+                event["timestamp"] = self._iso(timestamp)
+        return events
+
+    def _iso(self, timestamp: float) -> str:
+        second = int(timestamp)
+        if second != self._second:
+            self._second = second
+            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        micros = min(999_999, int((timestamp - second) * 1_000_000))
+        return f"{self._prefix}.{micros:06d}+00:00"
+
+
+def _uuid4_text(hex32: str) -> str:
+    """A random (version 4, RFC 4122 variant) UUID in canonical form from 32 random hex digits."""
+    variant = "89ab"[int(hex32[16], 16) & 3]
+    return f"{hex32[:8]}-{hex32[8:12]}-4{hex32[13:16]}-{variant}{hex32[17:20]}-{hex32[20:]}"
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False, default=str).encode
 
 
 def encode_batch(events: list[Event]) -> bytes:
     """`{"events": [...]}` as JSON. A Decimal cost is written with its exact digits, never
     through a float (json cannot write a Decimal as a number, so it is spliced in)."""
+    if not any(isinstance(event.get("cost"), Decimal) for event in events):
+        return _encode({"events": events}).encode()
     parts = []
     for event in events:
         cost = event.get("cost")

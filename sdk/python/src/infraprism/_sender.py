@@ -1,12 +1,13 @@
 """The sender: a bounded in-memory queue drained by one background thread per client.
 
 Callers only append to the queue (a lock and a deque append), so reporting never slows an LLM
-call and never raises into it. The thread posts batches of up to `batch_size` events every
-`flush_interval` seconds, or as soon as a batch is full; it retries connection errors, 5xx and
-429 with exponential backoff and jitter (honouring Retry-After), and keeps each event's id
-across retries so the server deduplicates. When the queue is full the oldest event is dropped
-and counted. After a fork the child starts with an empty queue and no thread; at interpreter
-exit the queue is flushed for at most `exit_timeout` seconds.
+call and never raises into it. The thread sends what is queued every `flush_interval` seconds,
+or as soon as `batch_size` (100) events are queued; a backlog (after an outage, under heavy
+load) goes out in batches of up to `max_batch_size` (1,000, the server's cap). It retries
+connection errors, 5xx and 429 with exponential backoff and jitter (honouring Retry-After), and
+keeps each event's id across retries so the server deduplicates. When the queue is full the
+oldest event is dropped and counted. After a fork the child starts with an empty queue and no
+thread; at interpreter exit the queue is flushed for at most `exit_timeout` seconds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._config import ReportingConfig
-from ._events import Event, encode_batch, finalize
+from ._events import Event, Finalizer, encode_batch
 from ._transport import BatchTransport, TransportError, describe_errors
 
 logger = logging.getLogger("infraprism")
@@ -55,6 +56,7 @@ class Sender:
             else None
         )
         self._compress = True
+        self._finalizer = Finalizer()
         self._closed = False
         self._exit_hook: Callable[[], None] = _nothing
         self._reset_process_state()
@@ -192,7 +194,7 @@ class Sender:
         with self._lock:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 return []
-            size = min(len(self._queue), self._config.batch_size)
+            size = min(len(self._queue), self._config.max_batch_size)
             batch = [self._queue.popleft() for _ in range(size)]
             self._in_flight = size
             return batch
@@ -211,7 +213,7 @@ class Sender:
 
     def _deliver(self, batch: list[Event]) -> None:
         assert self._transport is not None
-        payload = encode_batch([finalize(event) for event in batch])
+        payload = encode_batch(self._finalizer.batch(batch))
         attempt = 0
         while True:
             wait: float | None

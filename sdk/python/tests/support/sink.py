@@ -67,6 +67,11 @@ def start_sink(port: int = 0) -> Sink:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
+        def do_GET(self) -> None:
+            with sink.lock:
+                count = sink.event_count
+            self._send(Answer(200, {"events": count}))
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if self.path != "/v1/events/batch":
