@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from infraprism._sender import Sender
 from infraprism._transport import parse_retry_after
 from tests.conftest import ClientFactory
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.live_server import wait_until
 from tests.support.sink import Answer, Sink
 
 KEY = "ip-sender-test-key-0123456789abcdefghijkl"
@@ -79,7 +81,7 @@ def test_given_event_id_and_exact_decimal_cost_are_sent(
     assert body == b'{"events":[{"model":"m","cost":0.000000123456789}]}'
 
 
-def test_a_full_batch_is_sent_without_waiting_for_the_interval(sink: Sink) -> None:
+def test_a_hundred_queued_events_are_sent_without_waiting_for_the_interval(sink: Sink) -> None:
     config = resolve_config(
         api_key=KEY,
         base_url=sink.base_url,
@@ -90,12 +92,35 @@ def test_a_full_batch_is_sent_without_waiting_for_the_interval(sink: Sink) -> No
     )
     sender = Sender(config)
     try:
-        for number in range(250):
+        for number in range(99):
             sender.enqueue({"model": "gpt-4o", "tags": {"n": str(number)}})
-        assert sender.flush(timeout=10)
+        time.sleep(0.5)
+        assert sink.requests == []  # 99 wait for the interval
+        sender.enqueue({"model": "gpt-4o", "tags": {"n": "99"}})
+        wait_until(lambda: len(sink.accepted_events()) == 100, timeout=10, what="the batch")
+        assert [e["tags"]["n"] for e in sink.accepted_events()] == [str(n) for n in range(100)]
+    finally:
+        sender.close()
+
+
+def test_a_backlog_goes_out_in_batches_of_at_most_a_thousand(sink: Sink) -> None:
+    config = resolve_config(
+        api_key=KEY,
+        base_url=sink.base_url,
+        max_queue_size=10_000,
+        flush_interval=3600,
+        exit_timeout=5,
+        max_backoff=1,
+    )
+    sender = Sender(config)
+    try:
+        # A backlog: 2,499 events already queued (as after an outage), then one more.
+        sender._queue.extend({"model": "m", "tags": {"n": str(n)}} for n in range(2499))
+        sender.enqueue({"model": "m", "tags": {"n": "2499"}})
+        assert sender.flush(timeout=20)
         sizes = [len(r.events) for r in sink.requests]
-        assert sum(sizes) == 250 and max(sizes) <= 100
-        assert [e["tags"]["n"] for e in sink.accepted_events()] == [str(n) for n in range(250)]
+        assert sum(sizes) == 2500 and max(sizes) == 1000
+        assert [e["tags"]["n"] for e in sink.accepted_events()] == [str(n) for n in range(2500)]
     finally:
         sender.close()
 
