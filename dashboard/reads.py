@@ -51,6 +51,17 @@ def cursor_codec(*, organization: Organization, page: str, binding: str = "") ->
     return CursorCodec(organization=organization, endpoint=f"dashboard:{page}", binding=binding)
 
 
+def _round_width(minimum: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten that is >= minimum (at least 1), so bucket
+    edges read as round amounts ($0.05, $0.10 ...) and round turn counts."""
+    power = 1
+    while True:
+        for factor in (1, 2, 5):
+            if factor * power >= minimum:
+                return factor * power
+        power *= 10
+
+
 def session_histogram(
     *, organization: Organization, filters: ReadFilters, measure: Literal["cost", "turns"]
 ) -> list[dict[str, Any]]:
@@ -64,9 +75,7 @@ def session_histogram(
     if top is None:
         return []
     top = int(top)
-    width = max(1, -(-(top + 1) // HISTOGRAM_BUCKETS))  # ceil((top + 1) / buckets)
-    if measure == "turns" and top < HISTOGRAM_BUCKETS:
-        width = 1  # one bar per turn count
+    width = _round_width(-(-(top + 1) // HISTOGRAM_BUCKETS))  # >= ceil((top + 1) / buckets)
     count = int(top // width) + 1
     # Comparisons only (no arithmetic on the column): the cost total is an exact NUMERIC on
     # PostgreSQL and an INTEGER-or-padded-TEXT on SQLite, and both compare numerically.

@@ -37,6 +37,7 @@ MEMBER = "member@globex.example"  # member of globex only
 GLOBEX_SESSION = "globex-support-chat-1"
 LONG_SESSION = "acme-corp:batch-summaries/2025-03 run #1"  # long, with awkward characters
 LONG_CALLS = 300
+DOTS_SESSION = ".."  # a browser would resolve it as a path segment
 
 
 def _long_session_time(i: int) -> str:
@@ -90,7 +91,8 @@ class World:
             )
             for i in range(LONG_CALLS)
         ]
-        self.post(self.acme_key, chatbot_calls() + agent_calls() + long_calls)
+        dots = [event(timestamp="2025-03-01T12:00:00Z", session_id=DOTS_SESSION, cost=0.25)]
+        self.post(self.acme_key, chatbot_calls() + agent_calls() + long_calls + dots)
         self.post(self.globex_key, chatbot_calls(session_id=GLOBEX_SESSION, customer="globex-co"))
         session_rollup_drain()
 
@@ -167,7 +169,12 @@ def test_sign_in_shows_the_guides_sessions(world: World, driver: Chrome) -> None
     sign_in(driver, world.base, shot="sign-in")
     assert driver.current_url == f"{world.base}/o/acme/sessions/"
     wait_for(driver, "table[data-testid=sessions-table]")
-    assert set(listed_sessions(driver)) == {CHATBOT_SESSION, AGENT_SESSION, LONG_SESSION}
+    assert set(listed_sessions(driver)) == {
+        CHATBOT_SESSION,
+        AGENT_SESSION,
+        LONG_SESSION,
+        DOTS_SESSION,
+    }
     row = driver.find_element(By.CSS_SELECTOR, f'tr[data-session-id="{CHATBOT_SESSION}"]')
     cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
     assert cells[2] == "3"  # turns
@@ -251,6 +258,16 @@ def test_session_details_list_the_calls_and_draw_one_mark_per_call(
     assert f"${Decimal(str(third['cost'])):.4f}" in tooltip[1]
     browser.screenshot(driver, "session")
     assert console_problems(driver) == []
+
+
+def test_awkward_session_ids_open_from_the_list(world: World, driver: Chrome) -> None:
+    sign_in(driver, world.base)
+    for session_id in (DOTS_SESSION, LONG_SESSION):
+        driver.get(f"{world.base}/o/acme/sessions/")
+        link = wait_for(driver, f'tr[data-session-id="{session_id}"] a')
+        link.click()
+        title = wait_for(driver, "[data-testid=session-id]")
+        assert title.text == session_id
 
 
 def test_a_long_session_stays_readable(world: World, driver: Chrome) -> None:

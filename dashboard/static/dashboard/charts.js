@@ -18,7 +18,8 @@
   function usdTick(value) {
     if (value === 0) return "$0";
     if (Math.abs(value) >= 1) return "$" + Number(value).toLocaleString("en-US", {maximumFractionDigits: 2});
-    return "$" + Number(value).toPrecision(2);
+    var short = String(Number(Number(value).toPrecision(2)));
+    return "$" + (short.indexOf("e") >= 0 ? Number(value).toFixed(9).replace(/0+$/, "") : short);
   }
 
   function duration(ms) {

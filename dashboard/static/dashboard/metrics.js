@@ -36,8 +36,9 @@
     function histogram(id, buckets, isCost) {
       var canvas = document.getElementById(id);
       if (!canvas) return;
+      // Bars are labelled by their lower edge; the tooltip gives the whole range.
       function label(b) {
-        if (isCost) return H.usdTick(b.low) + "–" + H.usdTick(b.high);
+        if (isCost) return H.usdTick(b.low);
         return b.high - b.low === 1 ? String(b.low) : b.low + "–" + (b.high - 1);
       }
       new Chart(canvas, {
@@ -48,7 +49,8 @@
                            barPercentage: 1.0, categoryPercentage: 0.95}]},
         options: {
           scales: {y: {beginAtZero: true, ticks: {precision: 0}, title: {display: true, text: "Sessions"}},
-                   x: {title: {display: true, text: isCost ? "Cost per session" : "Turns per session"}}},
+                   x: {ticks: {maxRotation: 0, autoSkipPadding: 8},
+                       title: {display: true, text: isCost ? "Cost per session (from)" : "Turns per session"}}},
           plugins: {legend: {display: false}, tooltip: {callbacks: {
             title: function (items) {
               var b = buckets[items[0].dataIndex];
