@@ -42,8 +42,9 @@ SESSION_LIST_PARAMETERS = [
     *PAGE_PARAMETERS,
     _q(
         "order_by",
-        "last_seen (default, newest first as -last_seen), first_seen, total_cost, turn_count; "
-        "prefix '-' for descending",
+        "last_seen (default, newest first as -last_seen), first_seen, total_cost, turn_count, "
+        "session_id; prefix '-' for descending. For a complete walk through every page while "
+        "calls keep arriving, use session_id: the other sort values move as calls arrive",
         enum=[
             "last_seen",
             "-last_seen",
@@ -53,6 +54,8 @@ SESSION_LIST_PARAMETERS = [
             "-total_cost",
             "turn_count",
             "-turn_count",
+            "session_id",
+            "-session_id",
         ],
     ),
     _q("format", "json (default) or csv (streams every matching row)", enum=["json", "csv"]),

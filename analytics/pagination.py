@@ -50,6 +50,8 @@ class Ordering:
 
     def order_by(self) -> list[str]:
         prefix = "-" if self.descending else ""
+        if self.field == self.key:
+            return [f"{prefix}{self.key}"]
         return [f"{prefix}{self.field}", f"{prefix}{self.key}"]
 
     def after(self, value: Any, key: Any) -> Q:
@@ -59,6 +61,8 @@ class Ordering:
         cursor instead of filtering its way there.
         """
         op, eq = ("lt", "lte") if self.descending else ("gt", "gte")
+        if self.field == self.key:
+            return Q(**{f"{self.key}__{op}": key})
         return Q(**{f"{self.field}__{eq}": value}) & (
             Q(**{f"{self.field}__{op}": value}) | Q(**{self.field: value, f"{self.key}__{op}": key})
         )

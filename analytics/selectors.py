@@ -50,11 +50,14 @@ SESSION_ORDERINGS: dict[str, Ordering] = {
     **_orderings("first_seen", "first_seen"),
     **_orderings("total_cost", "total_cost_nanos"),
     **_orderings("turn_count", "turn_count"),
+    **_orderings("session_id", "session_id"),
 }
 DEFAULT_SESSION_ORDERING = "-last_seen"
-# Orderings whose sort value never changes once a session exists: a walk through every page
-# neither skips nor repeats a session that existed when it began (docs/api.md).
-STABLE_SESSION_ORDERINGS = ("first_seen", "-first_seen")
+# Orderings for a complete walk through every page while calls keep arriving: a session's id
+# never changes, so such a walk neither skips nor repeats a session that existed when it began.
+# first_seen moves only when a call older than the session's first one arrives late; last_seen,
+# total_cost and turn_count move with every call (docs/api.md, "Paging").
+STABLE_SESSION_ORDERINGS = ("session_id", "-session_id")
 EVENTS_NEWEST_FIRST = Ordering("-timestamp", "timestamp", "event_id", descending=True)
 CALLS_IN_TIME_ORDER = Ordering("timestamp", "timestamp", "event_id", descending=False)
 

@@ -1,68 +1,21 @@
 """The same Analytics API on the embedded default: SQLite, no Redis, rollups in-process.
 
-A subprocess (its own settings: DATABASE_URL=sqlite:///..., no REDIS_URL) migrates, creates an
-organization and a key, ingests through the real endpoint and answers a list of requests as
-JSON. The test checks the numbers by hand and against PostgreSQL for the same events.
+A subprocess (tests/analytics/embedded_app.py with its own settings: DATABASE_URL=sqlite:///...,
+no REDIS_URL) migrates, creates an organization and a key, ingests through the real endpoint
+and answers a list of requests as JSON. The test checks the numbers by hand and against
+PostgreSQL for the same events.
 """
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
+from tests.analytics.engines import run_embedded
 from tests.analytics.helpers import COSTS, EVENTS, METRICS, SESSIONS, event, ingest
-
-EMBEDDED_SCRIPT = r"""
-import json
-import sys
-
-import django
-
-django.setup()
-
-from django.conf import settings
-from django.core.management import call_command
-from django.db import connection
-from django.test import Client
-
-from infraprism.services import api_key_create, organization_create
-from sessions.models import Session
-try:  # the queue model moves from ingestion to sessions (issue 11)
-    from sessions.models import PendingRollup
-except ImportError:
-    from ingestion.models import PendingRollup
-
-call_command("migrate", interactive=False, verbosity=0)
-org = organization_create(slug="embedded", name="Embedded")
-_, key = api_key_create(organization=org, name="test", scopes=["ingest", "read"])
-client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {key}")
-task = json.loads(sys.stdin.read())
-response = client.post(
-    "/v1/events/batch", json.dumps({"events": task["events"]}), content_type="application/json"
-)
-out = {
-    "vendor": connection.vendor,
-    "rollup_in_process": settings.ROLLUP_IN_PROCESS,
-    "redis_url": settings.REDIS_URL,
-    "ingest": [response.status_code, response.json()],
-    # No manual rollup: the ingest's on-commit hook ran it in this process.
-    "pending_after_ingest": PendingRollup.objects.count(),
-    "sessions_after_ingest": Session.objects.count(),
-    "answers": {},
-}
-for name, path, params in task["requests"]:
-    answer = client.get(path, params)
-    out["answers"][name] = [answer.status_code, answer.json()]
-print(json.dumps(out))
-"""
 
 CHAT = "acme-corp:conv/1 é"
 CHAT_PATH = f"{SESSIONS}/{quote(CHAT, safe='')}"
@@ -130,26 +83,16 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     database = tmp_path_factory.mktemp("embedded") / "infraprism.sqlite3"
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ROLLUP_IN_PROCESS")}
-    env.update(
-        DATABASE_URL=f"sqlite:///{database}",
-        DJANGO_SETTINGS_MODULE="infraprism.settings",
-        INGEST_RATE_LIMIT="off",
-        READ_RATE_LIMIT="off",
-    )
-    assert env["DATABASE_URL"].startswith("sqlite:////")
-    done = subprocess.run(
-        [sys.executable, "-c", EMBEDDED_SCRIPT],
-        input=json.dumps({"events": EVENT_LIST, "requests": REQUESTS}),
-        env=env,
-        cwd=Path(settings.BASE_DIR),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-5000:]
-    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    task = {
+        "organizations": {"embedded": [EVENT_LIST]},
+        "requests": [[name, "embedded", path, params] for name, path, params in REQUESTS],
+    }
+    out = run_embedded(task, database)
     assert database.exists()
+    out["ingest"] = out["ingest"]["embedded"][0]
+    out["answers"] = {
+        name: [status, json.loads(text)] for name, (status, _, text) in out["answers"].items()
+    }
     return out
 
 

@@ -98,7 +98,7 @@ def test_query_parameters_are_documented(
     if order_by:
         assert set(order_by[0]["schema"]["enum"]) == {
             f"{sign}{f}" for sign in ("", "-")
-            for f in ("last_seen", "first_seen", "total_cost", "turn_count")
+            for f in ("last_seen", "first_seen", "total_cost", "turn_count", "session_id")
         }  # fmt: skip
 
 

@@ -360,7 +360,7 @@ def test_limit_maximum_is_1000(client: Any, rollup: Callable[[], Any]) -> None:
         ({"min_turns": "-1"}, "min_turns"),
         ({"order_by": "cost"}, "order_by"),
         ({"order_by": "--last_seen"}, "order_by"),
-        ({"order_by": "session_id"}, "order_by"),
+        ({"order_by": "event_id"}, "order_by"),
         ({"cursor": "garbage!!"}, "cursor"),
         ({"cursor": "abc"}, "cursor"),
         ({"cursor": _raw_cursor({"o": "-last_seen", "v": "not a time", "id": 1})}, "cursor"),
