@@ -8,6 +8,7 @@
 import logging
 from typing import Any
 
+from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
@@ -92,6 +93,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 def server_error(request: HttpRequest) -> JsonResponse:
     """handler500: even an unexpected failure answers in the API's JSON error shape."""
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """handler400: what Django answers itself (a disallowed Host, a malformed request) in the
+    API's JSON error shape instead of its HTML page."""
+    if isinstance(exception, DisallowedHost):
+        reason = "is not a host this server answers to (ALLOWED_HOSTS)"
+        return JsonResponse(
+            error_body("invalid_host", f"Host header {reason}.", {"Host": [reason]}), status=400
+        )
+    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> JsonResponse:

@@ -13,6 +13,20 @@ from infraprism.errors import error_body
 
 logger = logging.getLogger("infraprism.request")
 
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators, each written
+# as its escape: a decoded path holding "%0A" must not start a forged log line. Backslashes
+# are doubled so that an escape in the log always means an escaped character.
+_LOG_ESCAPES = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+}
+_LOG_ESCAPES[ord("\\")] = "\\\\"
+
+
+def log_safe(text: object) -> str:
+    """`text` for a log line: one line, every control character escaped."""
+    return str(text).translate(_LOG_ESCAPES)
+
 
 def _too_large() -> JsonResponse:
     limit_mb = settings.MAX_BODY_BYTES / (1024 * 1024)
@@ -60,6 +74,7 @@ class RequestLogMiddleware:
     """One line per request: method, path, status, duration, organization and key prefix.
 
     The Authorization header is never logged; only the key's non-secret display prefix is.
+    Whatever comes from the request is escaped (log_safe), so it cannot forge a line.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -73,10 +88,10 @@ class RequestLogMiddleware:
         who = principal.log_label if principal is not None else "org=- key=-"
         logger.info(
             "request method=%s path=%s status=%s duration_ms=%.1f %s",
-            request.method,
-            request.path,
+            log_safe(request.method),
+            log_safe(request.path),
             response.status_code,
             elapsed_ms,
-            who,
+            log_safe(who),
         )
         return response

@@ -3,12 +3,27 @@
 Validation itself is the compiled msgspec schema (schema.py); these mirror it for /v1/schema.
 """
 
-from drf_spectacular.utils import PolymorphicProxySerializer, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, inline_serializer
 from rest_framework import serializers
 
 from infraprism.openapi import COMMON_ERRORS, ErrorBody
+from ingestion.validation import MAX_COST_USD
 
-__all__ = ["COMMON_ERRORS", "ErrorBody"]
+__all__ = ["BODY_ENCODING", "COMMON_ERRORS", "INGEST_ERRORS", "ErrorBody"]
+
+# Said in words rather than as a header parameter: a schema-driven fuzzer would otherwise send
+# `gzip` with plain bodies and count the 400 as a bug.
+BODY_ENCODING = (
+    "The body may be sent with `Content-Encoding: gzip` (the 5 MB limit applies to the "
+    "decompressed size); any other encoding is a 415. A leading UTF-8 byte order mark is "
+    "ignored. Duplicate keys in any JSON object are a 400 naming the key."
+)
+
+INGEST_ERRORS = {
+    **COMMON_ERRORS,
+    413: OpenApiResponse(ErrorBody, description="Request body over 5 MB (after decompression)"),
+    415: OpenApiResponse(ErrorBody, description="A Content-Encoding other than gzip or identity"),
+}
 
 
 class EventRequest(serializers.Serializer):
@@ -29,8 +44,17 @@ class EventRequest(serializers.Serializer):
     input_tokens = serializers.IntegerField(required=False, min_value=0)
     output_tokens = serializers.IntegerField(required=False, min_value=0)
     cached_input_tokens = serializers.IntegerField(required=False, min_value=0)
-    cost = serializers.FloatField(
-        required=False, min_value=0, help_text="USD; computed from the price table when absent."
+    cost = serializers.DecimalField(
+        required=False,
+        min_value=0,
+        max_value=MAX_COST_USD,
+        max_digits=None,
+        decimal_places=None,
+        coerce_to_string=False,
+        help_text=(
+            f"USD, 0 to {MAX_COST_USD:,} for one call, stored to the nano-dollar (rounded half "
+            "to even, once, from the number as sent); computed from the price table when absent."
+        ),
     )
     latency_ms = serializers.IntegerField(required=False, min_value=0)
     status = serializers.ChoiceField(choices=["success", "error"], required=False)

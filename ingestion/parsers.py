@@ -5,7 +5,9 @@ fast path). Anything else is decoded into plain Python objects for per-item vali
 names each error. Errors here are 4xx in the API's JSON shape, naming `body` or the header.
 """
 
+import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import IO, Any
 
 import msgspec
@@ -13,7 +15,11 @@ from rest_framework.parsers import BaseParser
 
 from infraprism.errors import ApiError
 from ingestion.body import read_body
+from ingestion.duplicate_keys import duplicate_key_error
 from ingestion.schema import batch_decoder, event_decoder, json_decoder
+
+# Python refuses to read an int of more digits than this (sys.get_int_max_str_digits).
+_INT_DIGITS = 4000
 
 
 def _bad_body(reason: str) -> ApiError:
@@ -25,8 +31,20 @@ def _bad_body(reason: str) -> ApiError:
     )
 
 
+def _big_numbers(body: bytes) -> Any:
+    """Python's own decoder for a body with a number msgspec cannot hold (thousands of digits):
+    each such number becomes a Decimal, so validation names the field it was sent in."""
+
+    def number(text: str) -> int | Decimal:
+        return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
+
+    return json.loads(body, parse_int=number, parse_float=Decimal)
+
+
 def decode(body: bytes, fast: msgspec.json.Decoder) -> Any:
     """Structs from `fast` when the body fits the schema, otherwise plain Python objects."""
+    if duplicate := duplicate_key_error(body):
+        raise duplicate
     try:
         return fast.decode(body)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
@@ -35,6 +53,11 @@ def decode(body: bytes, fast: msgspec.json.Decoder) -> Any:
         return json_decoder.decode(body)
     except msgspec.ValidationError as exc:  # while decoding: an integer of thousands of digits
         reason = str(exc).split(" - at ")[0]
+        if "out of range" in reason:
+            try:
+                return _big_numbers(body)
+            except (ValueError, RecursionError):
+                pass
         raise _bad_body(f"Request body holds a value that cannot be read ({reason}).") from None
     except msgspec.DecodeError as exc:
         raise _bad_body(f"Request body is not valid JSON ({exc}).") from None

@@ -37,12 +37,13 @@ class EventViewSet(TenantViewSet):
 
     @extend_schema(
         operation_id="events_create",
-        request=openapi.EventRequest,
+        request={"application/json": openapi.EventRequest},
         responses={
             202: openapi.SingleAccepted,
             400: OpenApiResponse(openapi.ErrorBody, description="Invalid event"),
-            **openapi.COMMON_ERRORS,
+            **openapi.INGEST_ERRORS,
         },
+        description=openapi.BODY_ENCODING,
         tags=["ingestion"],
     )
     def create(self, request: Request) -> Response:
@@ -64,7 +65,7 @@ class EventViewSet(TenantViewSet):
 
     @extend_schema(
         operation_id="events_batch_create",
-        request=openapi.BatchRequest,
+        request={"application/json": openapi.BatchRequest},
         responses={
             202: openapi.BatchResult,
             207: OpenApiResponse(openapi.BatchResult, description="Some events were rejected"),
@@ -72,8 +73,9 @@ class EventViewSet(TenantViewSet):
                 openapi.BatchBadRequest,
                 description="A malformed batch, or every event rejected (nothing stored)",
             ),
-            **openapi.COMMON_ERRORS,
+            **openapi.INGEST_ERRORS,
         },
+        description=openapi.BODY_ENCODING,
         tags=["ingestion"],
     )
     @action(detail=False, methods=["post"], url_path="batch", parser_classes=[BatchParser])
