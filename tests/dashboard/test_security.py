@@ -117,3 +117,43 @@ def test_sign_out_ends_access(
     assert client.post("/accounts/logout/").status_code == 302
     after = client.get(f"/o/{org.slug}/sessions/")
     assert after.status_code == 302 and after["Location"].startswith(LOGIN)
+
+
+def test_password_change_needs_the_old_password_and_takes_effect(
+    org: Organization, make_member: Callable[..., Any]
+) -> None:
+    make_member(org, "member", email="ann@example.com")
+    client = Client(enforce_csrf_checks=True)
+    client.get(LOGIN)
+    token = client.cookies["csrftoken"].value
+    signed = client.post(
+        LOGIN,
+        {"username": "ann@example.com", "password": PASSWORD, "csrfmiddlewaretoken": token},
+    )
+    assert signed.status_code == 302
+    client.get("/accounts/password_change/")
+    token = client.cookies["csrftoken"].value
+    new = "an-even-longer-passphrase-99"
+    wrong = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": "not-it",
+            "new_password1": new,
+            "new_password2": new,
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    assert wrong.status_code == 200 and "old_password" in wrong.context["form"].errors
+    changed = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": new,
+            "new_password2": new,
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    assert changed.status_code == 302 and changed["Location"] == "/accounts/password_change/done/"
+    assert client.get(f"/o/{org.slug}/sessions/").status_code == 200  # still signed in
+    fresh = Client()
+    assert fresh.post(LOGIN, {"username": "ann@example.com", "password": new}).status_code == 302
