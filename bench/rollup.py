@@ -29,7 +29,7 @@ SAMPLE_SESSIONS = 300
 
 
 def recompute(events: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """A session's aggregate from its events (sorted by timestamp, id), in plain Python."""
+    """A session's aggregate from its events (sorted by timestamp, event_id), in plain Python."""
     tags: dict[str, str] = {}
     entity: tuple[Any, Any] = (None, None)
     for row in events:
@@ -56,7 +56,9 @@ def recompute(events: list[tuple[Any, ...]]) -> dict[str, Any]:
 def verify(
     org_id: int, events: int, sessions: int, summary: common.Summary, label: str = ""
 ) -> bool:
+    from analytics.filters import read_filters
     from analytics.selectors import session_metrics
+    from infraprism.models import Organization
     from sessions.models import Session
 
     with common.connect() as conn:
@@ -74,17 +76,19 @@ def verify(
             ("sum(turn_count)", turns, events),
             ("sum(total_cost_nanos)", cost_nanos, events * COST_NANOS),
         ]
-        api_total = session_metrics(Session.objects.filter(organization_id=org_id))["total_cost"]
+        organization = Organization.objects.get(pk=org_id)
+        filters = read_filters({}, kind="sessions")
+        api_total = session_metrics(organization=organization, filters=filters)["total_cost"]
         expected_usd = Decimal(events * COST_NANOS) / Decimal(1_000_000_000)
         checks.append(("session-metrics total_cost (USD)", api_total, expected_usd))
 
         rng = random.Random(7)
         sample = [f"s-{i}" for i in rng.sample(range(sessions), min(SAMPLE_SESSIONS, sessions))]
         rows = conn.execute(
-            "SELECT session_id, id, timestamp, model, status, cost_nanos, input_tokens, "
+            "SELECT session_id, event_id, timestamp, model, status, cost_nanos, input_tokens, "
             "output_tokens, cached_input_tokens, entity_type, entity_id, tags "
             "FROM ingestion_event WHERE organization_id = %s AND session_id = ANY(%s) "
-            "ORDER BY session_id, timestamp, id",
+            'ORDER BY session_id, timestamp, event_id COLLATE "C"',
             (org_id, sample),
         ).fetchall()
         by_session: dict[str, list[tuple[Any, ...]]] = {}

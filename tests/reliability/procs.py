@@ -1,4 +1,5 @@
-"""Real processes for the reliability tests: our own Redis, gunicorn, Celery workers and beat.
+"""The test suite's one subprocess harness: our own Redis, gunicorn, Celery workers and beat
+(log to a file: spawn/Proc), and Python children whose output lines a test waits for (Child).
 
 Every process is started in its own session (process group), so stopping it also stops its
 children (gunicorn workers, the Celery pool), and only what these helpers started is ever
@@ -11,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import queue
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,3 +333,88 @@ def running(*procs: Proc | Server) -> Iterator[None]:
     finally:
         for proc in reversed(procs):
             proc.stop()
+
+
+# --- Children read line by line (rollup concurrency and worker tests) -------------------------
+
+
+class Child:
+    """A process whose output lines are collected by a thread as they come, so a test can wait
+    for a line with a timeout, and optionally write to its stdin. Started like spawn(): in its
+    own process group, dying with the test run."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], stdin: bool = False) -> None:
+        self.proc = subprocess.Popen(
+            list(argv),
+            cwd=REPO,
+            env=dict(env),
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_die_with_parent
+            if threading.current_thread() is threading.main_thread()
+            else None,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def module(cls, name: str, *args: str, env: Mapping[str, str], stdin: bool = False) -> Child:
+        """`python -m name args...`: a checked module of the test suite, not a script string."""
+        return cls([PYTHON, "-m", name, *args], env, stdin)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float) -> str:
+        """The first new line matching the regex `pattern`; fails with the output on timeout."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                if re.search(pattern, line):
+                    return line
+        except queue.Empty:
+            raise AssertionError(
+                f"no line matching {pattern!r} within {timeout}s; output:\n{self.transcript()}"
+            ) from None
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def finish(self, timeout: float) -> int:
+        """Wait for a normal exit; returns the exit code."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no rollback from the client side, as in a worker crash."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Terminate (then kill) this process group if it is still running. Safe to call twice."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._reader.join(timeout=5)
+
+    def transcript(self) -> str:
+        return "".join(self.output)

@@ -1,8 +1,8 @@
-"""Events, HTTP clients and the SQL oracle shared by the reliability tests.
+"""Events, HTTP clients and the oracle shared by the reliability tests.
 
-The oracle recomputes every session from `ingestion_event` with a plain GROUP BY, independent of
-the rollup SQL; `expected_from` computes the same figures from the events the test generated,
-independent of the database altogether.
+The oracle is the suite's one (tests/rollup/recompute.py): `recompute` applies it to the stored
+events, `expected_from` to the events the test generated, independent of the database
+altogether; both project it onto AGGREGATE_FIELDS.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 
 import requests
 from django.db import connection
+
+from tests.rollup import recompute as oracle
 
 # Figures for docs/reliability.md, printed at the end of the run (see conftest.py).
 FIGURES: dict[str, int] = Counter()
@@ -90,14 +92,6 @@ AGGREGATE_FIELDS = (
     "error_count",
 )
 
-_RECOMPUTE = """
-SELECT session_id, count(*), sum(cost_nanos), sum(input_tokens), sum(output_tokens),
-       sum(cached_input_tokens), min("timestamp"), max("timestamp"),
-       count(*) FILTER (WHERE status = 'error')
-FROM ingestion_event
-WHERE organization_id = %s AND session_id IS NOT NULL
-GROUP BY session_id
-"""
 _STORED = """
 SELECT session_id, turn_count, total_cost_nanos, input_tokens, output_tokens,
        cached_input_tokens, first_seen, last_seen, error_count
@@ -123,8 +117,13 @@ def _rows(sql: str, *params: Any) -> dict[str, tuple[Any, ...]]:
         }
 
 
+def _as_tuples(sessions: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
+    return {sid: tuple(row[f] for f in AGGREGATE_FIELDS) for sid, row in sessions.items()}
+
+
 def recompute(org_id: int) -> dict[str, tuple[Any, ...]]:
-    return _rows(_RECOMPUTE, org_id)
+    """The suite's oracle (tests/rollup/recompute.py) over the stored events."""
+    return _as_tuples(oracle.recompute(org_id))
 
 
 def stored(org_id: int) -> dict[str, tuple[Any, ...]]:
@@ -132,24 +131,9 @@ def stored(org_id: int) -> dict[str, tuple[Any, ...]]:
 
 
 def expected_from(events: Iterable[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
-    """The aggregates the generated events must produce, each event_id counted once."""
-    unique = {e["event_id"]: e for e in events}
-    acc: dict[str, list[Any]] = {}
-    for e in unique.values():
-        if "session_id" not in e:
-            continue
-        ts = datetime.fromisoformat(e["timestamp"])
-        nanos = int(Decimal(repr(e["cost"])) * 1_000_000_000)
-        row = acc.setdefault(e["session_id"], [0, 0, 0, 0, 0, ts, ts, 0])
-        row[0] += 1
-        row[1] += nanos
-        row[2] += e.get("input_tokens", 0)
-        row[3] += e.get("output_tokens", 0)
-        row[4] += e.get("cached_input_tokens", 0)
-        row[5] = min(row[5], ts)
-        row[6] = max(row[6], ts)
-        row[7] += e.get("status") == "error"
-    return {sid: tuple(row) for sid, row in acc.items()}
+    """The aggregates the generated events must produce, each event_id counted once: the same
+    oracle applied to the events as sent, independent of the database."""
+    return _as_tuples(oracle.from_api_events(events))
 
 
 @dataclass

@@ -1,12 +1,21 @@
-"""The rollup's oracle: every session recomputed from the stored events in plain Python.
+"""The test suite's one rollup oracle: session aggregates recomputed in plain Python.
 
-Deliberately independent of the rollup SQL: it reads `ingestion_event` through the ORM and
-applies the rules of SPEC.md section 5 one event at a time, in (timestamp, pk) order.
+Deliberately independent of the rollup SQL: the rules of SPEC.md sections 5 and 9 are applied
+one event at a time, in (timestamp, event_id) order (code point order, as Python compares
+strings), by `fold`. Its sources:
+- `recompute(org_id)`: the organization's stored events (read through the ORM);
+- `from_api_events(events)`: the events a test generated and sent, each event_id counted once,
+  independent of the database altogether.
+`snapshot(org_id)` gives the stored aggregates in the same shape.
 """
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from infraprism.money import usd_to_nanos
 from ingestion.models import Event
 from sessions.models import Session
 
@@ -30,45 +39,33 @@ FIELDS = (
 )
 
 
-def recompute(org_id: int) -> dict[str, SessionRow]:
-    """{session_id: aggregate} for every session of the organization, from its events."""
-    events = (
-        Event.objects.filter(organization_id=org_id, session_id__isnull=False)
-        .order_by("timestamp", "pk")
-        .values_list(
-            "session_id",
-            "timestamp",
-            "entity_type",
-            "entity_id",
-            "cost_nanos",
-            "input_tokens",
-            "output_tokens",
-            "cached_input_tokens",
-            "status",
-            "model",
-            "tags",
-        )
-    )
+@dataclass(frozen=True)
+class OracleEvent:
+    """What the rules read from one event."""
+
+    session_id: str
+    event_id: str
+    timestamp: datetime
+    entity_type: str | None
+    entity_id: str | None
+    cost_nanos: int
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    is_error: bool
+    model: str
+    tags: dict[str, str]
+
+
+def fold(events: Iterable[OracleEvent]) -> dict[str, SessionRow]:
+    """{session_id: aggregate} from the events, in any order given."""
     sessions: dict[str, SessionRow] = {}
     models: dict[str, set[str]] = {}
-    for (
-        session_id,
-        timestamp,
-        entity_type,
-        entity_id,
-        cost_nanos,
-        input_tokens,
-        output_tokens,
-        cached_input_tokens,
-        status,
-        model,
-        tags,
-    ) in events.iterator(chunk_size=5000):
-        assert session_id is not None  # filtered above
-        row = sessions.get(session_id)
+    for event in sorted(events, key=lambda e: (e.timestamp, e.event_id)):
+        row = sessions.get(event.session_id)
         if row is None:
-            # Events come in (timestamp, pk) order: the first one seen is the earliest.
-            row = sessions[session_id] = {
+            # Events come in (timestamp, event_id) order: the first one seen is the earliest.
+            row = sessions[event.session_id] = {
                 "entity_type": None,
                 "entity_id": None,
                 "turn_count": 0,
@@ -76,27 +73,104 @@ def recompute(org_id: int) -> dict[str, SessionRow]:
                 "input_tokens": 0,
                 "output_tokens": 0,
                 "cached_input_tokens": 0,
-                "first_seen": timestamp,
-                "last_seen": timestamp,
+                "first_seen": event.timestamp,
+                "last_seen": event.timestamp,
                 "error_count": 0,
                 "tags": {},
             }
-            models[session_id] = set()
-        if row["entity_type"] is None and entity_type is not None:
-            row["entity_type"], row["entity_id"] = entity_type, entity_id
+            models[event.session_id] = set()
+        if row["entity_type"] is None and event.entity_type is not None:
+            row["entity_type"], row["entity_id"] = event.entity_type, event.entity_id
         row["turn_count"] += 1
-        row["total_cost_nanos"] += cost_nanos
-        row["input_tokens"] += input_tokens
-        row["output_tokens"] += output_tokens
-        row["cached_input_tokens"] += cached_input_tokens
-        row["last_seen"] = max(row["last_seen"], timestamp)
-        row["error_count"] += status == Event.Status.ERROR
-        models[session_id].add(model)
-        for key, value in tags.items():
+        row["total_cost_nanos"] += event.cost_nanos
+        row["input_tokens"] += event.input_tokens
+        row["output_tokens"] += event.output_tokens
+        row["cached_input_tokens"] += event.cached_input_tokens
+        row["last_seen"] = max(row["last_seen"], event.timestamp)
+        row["error_count"] += event.is_error
+        models[event.session_id].add(event.model)
+        for key, value in event.tags.items():
             row["tags"].setdefault(key, value)  # the earliest event carrying the key wins
     for session_id, row in sessions.items():
         row["models"] = sorted(models[session_id])
     return sessions
+
+
+def recompute(org_id: int) -> dict[str, SessionRow]:
+    """{session_id: aggregate} for every session of the organization, from its stored events."""
+    rows = Event.objects.filter(organization_id=org_id, session_id__isnull=False).values_list(
+        "session_id",
+        "event_id",
+        "timestamp",
+        "entity_type",
+        "entity_id",
+        "cost_nanos",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "status",
+        "model",
+        "tags",
+    )
+    return fold(
+        OracleEvent(
+            session_id=str(session_id),  # filtered: never None
+            event_id=event_id,
+            timestamp=timestamp,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            cost_nanos=cost_nanos,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens,
+            is_error=status == Event.Status.ERROR,
+            model=model,
+            tags=tags,
+        )
+        for (
+            session_id,
+            event_id,
+            timestamp,
+            entity_type,
+            entity_id,
+            cost_nanos,
+            input_tokens,
+            output_tokens,
+            cached_input_tokens,
+            status,
+            model,
+            tags,
+        ) in rows.iterator(chunk_size=5000)
+    )
+
+
+def from_api_events(events: Iterable[dict[str, Any]]) -> dict[str, SessionRow]:
+    """The aggregates that API events (with timestamps and costs) must produce, each event_id
+    counted once (the first copy sent wins, as at ingestion)."""
+    unique: dict[str, dict[str, Any]] = {}
+    for event in events:
+        unique.setdefault(event["event_id"], event)
+    return fold(
+        OracleEvent(
+            session_id=e["session_id"],
+            event_id=e["event_id"],
+            timestamp=datetime.fromisoformat(e["timestamp"]),
+            entity_type=e.get("entity_type"),
+            entity_id=e.get("entity_id"),
+            # A float cost is the decimal its shortest repr spells, as the JSON body carries it.
+            cost_nanos=usd_to_nanos(
+                Decimal(repr(e["cost"]) if isinstance(e["cost"], float) else e["cost"])
+            ),
+            input_tokens=e.get("input_tokens", 0),
+            output_tokens=e.get("output_tokens", 0),
+            cached_input_tokens=e.get("cached_input_tokens", 0),
+            is_error=e.get("status") == "error",
+            model=e["model"],
+            tags=e.get("tags", {}),
+        )
+        for e in unique.values()
+        if e.get("session_id") is not None
+    )
 
 
 def snapshot(org_id: int) -> dict[str, SessionRow]:

@@ -18,8 +18,8 @@ from infraprism import redis_client
 from infraprism.celery import app
 from infraprism.models import Organization
 from ingestion.models import Event
-from tests.rollup.helpers import at, ingest, pending
-from tests.rollup.procs import BASE_DIR, Child, child_env
+from tests.reliability.procs import PYTHON, Child, service_env
+from tests.rollup.helpers import at, database_url_for_subprocess, ingest, pending
 from tests.rollup.recompute import recompute, snapshot
 
 REDIS_URL = os.environ.get("CELERY_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -65,7 +65,9 @@ def broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Red
 def worker(broker: redis.Redis) -> Iterator[Child]:
     child = Child(
         [
-            str(BASE_DIR / ".venv" / "bin" / "celery"),
+            PYTHON,
+            "-m",
+            "celery",
             "-A",
             "infraprism",
             "worker",
@@ -83,7 +85,7 @@ def worker(broker: redis.Redis) -> Iterator[Child]:
             "-n",
             f"rollup-test-{os.getpid()}@%h",
         ],
-        child_env(REDIS_URL=REDIS_URL, ROLLUP_IN_PROCESS="false"),
+        service_env(database_url_for_subprocess(), REDIS_URL, ROLLUP_IN_PROCESS="false"),
     )
     try:
         yield child

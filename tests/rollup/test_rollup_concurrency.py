@@ -5,7 +5,6 @@ The rollups run in separate OS processes on the test database, as Celery workers
 
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -16,8 +15,9 @@ from django.db import connection
 from infraprism.models import Organization
 from sessions.models import PendingRollup
 from sessions.services import session_rollup_drain
-from tests.rollup.helpers import T0, ingest, pending
-from tests.rollup.procs import Child, child_env
+from tests.reliability import procs
+from tests.reliability.procs import Child
+from tests.rollup.helpers import T0, database_url_for_subprocess, ingest, pending
 from tests.rollup.recompute import recompute, snapshot
 
 pytestmark = [
@@ -27,24 +27,12 @@ pytestmark = [
     ),
 ]
 
-DRAIN_ON_GO = """
-from sessions.services import session_rollup_drain
-print("ready", flush=True)
-sys.stdin.readline()
-stats = session_rollup_drain()
-print(f"done {stats.events} {stats.chunks}", flush=True)
-"""
+CHILDREN = "tests.rollup.children"  # drain-on-go, hold-one-chunk (ruff- and mypy-checked)
 
-HOLD_ONE_CHUNK = """
-from django.db import transaction
-from sessions.rollup import rollup_backend
-with transaction.atomic():
-    claimed, sessions = rollup_backend().rollup_chunk(
-        organization_id=int(sys.argv[1]), limit=int(sys.argv[2]), up_to=2**62
-    )
-    print(f"claimed {claimed} {sessions}", flush=True)
-    time.sleep(60)
-"""
+
+def child_env(**extra: str) -> dict[str, str]:
+    """A rollup child's environment: the test database, no Redis (nothing scheduled)."""
+    return procs.service_env(database_url_for_subprocess(), "", **extra)
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +90,7 @@ def test_three_concurrent_rollup_processes_count_every_event_once(
     # Started first: their Django start-up overlaps the ingest below.
     env = child_env(ROLLUP_CHUNK_SIZE="500")
     for _ in range(3):
-        children.append(Child.python(DRAIN_ON_GO, env=env, stdin=True))
+        children.append(Child.module(CHILDREN, "drain-on-go", env=env, stdin=True))
 
     rng = random.Random(20240601)
     org, other = make_org(), make_org()
@@ -133,13 +121,6 @@ def test_three_concurrent_rollup_processes_count_every_event_once(
     assert sum(row["turn_count"] for row in snapshot(other.pk).values()) == 2_000
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def lock_waiters() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -161,7 +142,7 @@ def test_a_rollup_killed_mid_transaction_loses_and_doubles_nothing(
     ingest_all(org, make_events(rng, 500, held_sessions, "held"))
     ingest_all(org, make_events(rng, 1500, free_sessions, "free"))
 
-    holder = Child.python(HOLD_ONE_CHUNK, str(org.pk), "500", env=child_env())
+    holder = Child.module(CHILDREN, "hold-one-chunk", str(org.pk), "500", env=child_env())
     children.append(holder)
     line = holder.wait_for("^claimed ", timeout=30)
     assert line.split()[1] == "500"
@@ -192,7 +173,12 @@ def test_a_rollup_killed_mid_transaction_loses_and_doubles_nothing(
     waiter = threading.Thread(target=drain_in_thread)
     waiter.start()
     try:
-        wait_until(lambda: lock_waiters() >= 1, timeout=10, what="the drain to wait on a lock")
+        procs.wait_until(
+            lambda: lock_waiters() >= 1,
+            timeout=10,
+            interval=0.05,
+            what="the drain to wait on a lock",
+        )
         assert waiter.is_alive()
         holder.kill()  # a worker crash: the server rolls its transaction back
     finally:
