@@ -1,0 +1,53 @@
+"""/metrics in one process (Django's test client): off by default, and the Celery signals."""
+
+from typing import Any
+
+import pytest
+from celery.signals import task_retry
+from django.test import Client
+
+from sessions.tasks import rollup
+from tests.metrics.scrape import Scrape
+
+pytestmark = pytest.mark.django_db
+
+
+def _scrape() -> Scrape:
+    response = Client().get("/metrics")
+    assert response.status_code == 200, response.content
+    return Scrape(response.content.decode())
+
+
+def test_metrics_is_a_404_unless_enabled(settings: Any) -> None:
+    settings.METRICS_ENABLED = False
+    response = Client().get("/metrics")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_task_retries_are_counted_by_task_name(settings: Any) -> None:
+    settings.METRICS_ENABLED = True
+    settings.METRICS_TOKEN = ""
+    name = "infraprism_celery_task_retries_total"
+    before = _scrape().value(name, task="sessions.rollup")
+    task_retry.send(sender=rollup, request=None, reason=RuntimeError("transient"), einfo=None)
+    task_retry.send(sender=rollup, request=None, reason=RuntimeError("transient"), einfo=None)
+    assert _scrape().value(name, task="sessions.rollup") == before + 2
+
+
+def test_counting_is_skipped_while_metrics_are_off(settings: Any) -> None:
+    settings.METRICS_ENABLED = True
+    name = "infraprism_celery_task_retries_total"
+    before = _scrape().value(name, task="sessions.rollup")
+    settings.METRICS_ENABLED = False
+    task_retry.send(sender=rollup, request=None, reason=RuntimeError("transient"), einfo=None)
+    settings.METRICS_ENABLED = True
+    assert _scrape().value(name, task="sessions.rollup") == before
+
+
+def test_metric_help_names_every_family(settings: Any) -> None:
+    settings.METRICS_ENABLED = True
+    families = _scrape().names()
+    assert {"infraprism_rollup_queue_depth", "infraprism_rollup_oldest_pending_age_seconds"} <= (
+        families
+    )
