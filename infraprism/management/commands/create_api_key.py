@@ -7,7 +7,6 @@ from django.utils import timezone
 from infraprism.models import ApiKey, Organization
 from infraprism.services import ScopeError, api_key_create, parse_scopes
 
-
 # 100 years: beyond that a date overflows, and "never" is said by leaving the option out.
 MAX_EXPIRES_IN_DAYS = 36_500
 
