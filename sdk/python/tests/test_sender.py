@@ -81,6 +81,16 @@ def test_given_event_id_and_exact_decimal_cost_are_sent(
     assert body == b'{"events":[{"model":"m","cost":0.000000123456789}]}'
 
 
+def test_application_ids_are_sent_as_text(make_client: ClientFactory, sink: Sink) -> None:
+    client = make_client(infraprism_base_url=sink.base_url, infraprism_api_key=KEY)
+    conversation_id = uuid.UUID("550e8400-e29b-41d4-a716-446655440000")
+    chat(client, entity_type="customer", entity_id=42, session_id=conversation_id, tags={"n": 7})
+    assert client.flush(timeout=10)
+    [event] = sink.accepted_events()
+    assert (event["entity_id"], event["session_id"]) == ("42", str(conversation_id))
+    assert event["tags"] == {"n": "7"}
+
+
 def test_a_hundred_queued_events_are_sent_without_waiting_for_the_interval(sink: Sink) -> None:
     config = resolve_config(
         api_key=KEY,

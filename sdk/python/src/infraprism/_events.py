@@ -32,13 +32,22 @@ class CallContext:
 
 
 def split_attribution(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Remove InfraPrism's keyword arguments from an OpenAI call's kwargs (in place)."""
+    """Remove InfraPrism's keyword arguments from an OpenAI call's kwargs (in place).
+
+    Ids and tags are strings on the wire: an application's own ids (`session_id =
+    conversation.id`, an int or a UUID) are sent as their text rather than refused.
+    """
     found: dict[str, Any] = {}
     for name in ATTRIBUTION_KWARGS:
         if name in kwargs:
             value = kwargs.pop(name)
-            if value is not None:
-                found[name] = value
+            if value is None:
+                continue
+            if name == "tags":
+                value = {str(key): str(tag) for key, tag in dict(value).items()}
+            elif name != "cost":
+                value = str(value)
+            found[name] = value
     return found
 
 
