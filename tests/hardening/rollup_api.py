@@ -3,7 +3,8 @@
 The same function serves both engines: the PostgreSQL tests call it in-process with a key's
 test client; rollup_embedded.py calls it in a child process on a fresh SQLite file. Each batch
 is POSTed, then `manage.py rollup` runs (on SQLite the ingest already rolled up in-process, so
-the command must find nothing and must not fail); then every request is answered. Bodies are
+the command must find nothing and must not fail); then every request is answered, and every
+walk (a request whose name starts with "walk") follows next_cursor to the last page. Bodies are
 returned as text, so money can be read with Decimal and compared exactly.
 """
 
@@ -27,11 +28,27 @@ def scenario_answers(
         )
         ingests.append(response.status_code)
         call_command("rollup", stdout=StringIO())
-    answers = {}
+    answers: dict[str, Any] = {}
     for name, path, params in requests:
+        if name.startswith("walk"):
+            answers[name] = _walk(client, path, dict(params))
+            continue
         response = client.get(path, params)
         answers[name] = [response.status_code, response.content.decode()]
     return {"ingests": ingests, "answers": answers}
+
+
+def _walk(client: Any, path: str, params: dict[str, Any]) -> list[list[Any]]:
+    """Every page, as [status, text], following next_cursor (at most 100 pages)."""
+    pages = []
+    for _ in range(100):
+        response = client.get(path, params)
+        pages.append([response.status_code, response.content.decode()])
+        cursor = response.status_code == 200 and response.json()["pagination"]["next_cursor"]
+        if not cursor:
+            break
+        params["cursor"] = cursor
+    return pages
 
 
 def body(answer: list[Any]) -> Any:

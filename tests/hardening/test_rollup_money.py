@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.hardening.rollup_api import body
+from tests.hardening.rollup_api import Request, body
 from tests.hardening.rollup_engines import ENGINES, run_scenario
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,12 +47,16 @@ def _batches() -> list[list[dict[str, Any]]]:
     return batches
 
 
-REQUESTS = [
+REQUESTS: list[Request] = [
     ("detail", f"{SESSIONS}/big", {}),
     ("after", f"{SESSIONS}/after", {}),
     ("by cost", SESSIONS, {"order_by": "-total_cost"}),
     ("by cost asc", SESSIONS, {"order_by": "total_cost"}),
     ("min_cost", SESSIONS, {"min_cost": "9300000000"}),
+    ("min_cost above 2^63", SESSIONS, {"min_cost": "10000000000.000000001"}),
+    ("min_cost above the total", SESSIONS, {"min_cost": "10000000000.000000002"}),
+    ("walk by cost", SESSIONS, {"order_by": "-total_cost", "limit": 1}),
+    ("walk by cost asc", SESSIONS, {"order_by": "total_cost", "limit": 1}),
     ("metrics", "/v1/analytics/session-metrics", {}),
     ("costs by session", "/v1/analytics/costs", {"group_by": "session"}),
     ("costs by model", "/v1/analytics/costs", {"group_by": "model"}),
@@ -75,7 +79,10 @@ def test_a_session_above_2_63_nano_dollars_is_exact_everywhere_and_wedges_nothin
     result = run_scenario(engine, _batches(), REQUESTS, request, tmp_path)
     assert set(result["ingests"]) == {202}
     answers = result["answers"]
-    assert {name: a[0] for name, a in answers.items()} == {name: 200 for name, _, _ in REQUESTS}
+    walks = {name: answers.pop(name) for name in list(answers) if name.startswith("walk")}
+    assert {name: a[0] for name, a in answers.items()} == {
+        name: 200 for name, _, _ in REQUESTS if not name.startswith("walk")
+    }
 
     detail = body(answers["detail"])["data"]
     assert (detail["turn_count"], detail["total_cost"]) == (10_001, BIG)
@@ -86,6 +93,15 @@ def test_a_session_above_2_63_nano_dollars_is_exact_everywhere_and_wedges_nothin
     ascending = [s["session_id"] for s in body(answers["by cost asc"])["data"]]
     assert ascending == ["after", "small", "big"]
     assert [s["session_id"] for s in body(answers["min_cost"])["data"]] == ["big"]
+    assert [s["session_id"] for s in body(answers["min_cost above 2^63"])["data"]] == ["big"]
+    assert body(answers["min_cost above the total"])["data"] == []
+    # Keyset pages through totals on both sides of 2**63 nano-dollars.
+    for name, expected in (
+        ("walk by cost", ["big", "small", "after"]),
+        ("walk by cost asc", ["after", "small", "big"]),
+    ):
+        assert [page[0] for page in walks[name]] == [200] * 3, (name, walks[name])
+        assert [body(page)["data"][0]["session_id"] for page in walks[name]] == expected, name
 
     metrics = body(answers["metrics"])["data"]
     totals = [BIG, SMALL, AFTER]
