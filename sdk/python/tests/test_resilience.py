@@ -71,7 +71,7 @@ def test_events_made_while_infraprism_is_down_arrive_once_it_returns(
 def test_rate_limited_batches_wait_for_retry_after_and_all_arrive(
     make_client: ClientFactory, live: LiveServer, sdk_log: pytest.LogCaptureFixture
 ) -> None:
-    # One batch per 3-second window for this key: three batches sent at once meet a 429.
+    # One batch per 3-second window for this key: three batches in a row meet a 429.
     limited = Gunicorn(port=_free_port(), env=server_env(INGEST_RATE_LIMIT="1/3s"))
     limited.start()
     live.extra.append(limited)
@@ -83,17 +83,23 @@ def test_rate_limited_batches_wait_for_retry_after_and_all_arrive(
             infraprism_flush_interval=3600,
         )
         sender = client._infraprism_reporter.sender
-        for number in range(250):
-            sender.enqueue({"model": "gpt-4o", "session_id": session_id, "input_tokens": number})
+        # A backlog of 2,500 (as after an outage) goes out as three batches in a row.
+        events = [
+            {"model": "gpt-4o", "session_id": session_id, "input_tokens": number}
+            for number in range(2500)
+        ]
+        sender._queue.extend(events[:-1])
+        sender.enqueue(events[-1])
         assert client.flush(timeout=60)
     finally:
         limited.stop()
         live.extra.remove(limited)
     retries = [r for r in sdk_log.records if r.getMessage().startswith("InfraPrism: HTTP 429")]
     assert retries, "no 429 was met"
-    calls = calls_of(live, session_id, 250)
-    assert sorted(c["input_tokens"] for c in calls) == list(range(250))
-    assert sender.stats.delivered == 250
+    session = live.wait_for_session(session_id, turns=2500)
+    assert session["turn_count"] == 2500
+    assert session["input_tokens"] == sum(range(2500))  # each event once
+    assert sender.stats.delivered == 2500
 
 
 def _free_port() -> int:
