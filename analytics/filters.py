@@ -26,6 +26,7 @@ from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 from rest_framework.exceptions import ValidationError
 
+from analytics.orderings import DEFAULT_SESSION_ORDERING, SESSION_ORDERINGS
 from infraprism.money import usd_to_nanos_ceil
 from ingestion.models import Event
 from sessions.models import Session
@@ -38,7 +39,7 @@ INT64_MAX = 2**63 - 1
 # USD. Any larger threshold matches the same (no) sessions; the cap keeps the conversion to
 # nano-dollars within exact decimal arithmetic.
 MAX_MIN_COST = Decimal(10**18)
-EMPTY = "must not be empty or whitespace-only; leave the parameter out to not filter on it"
+EMPTY = "must not be empty or whitespace-only; leave the parameter out instead"
 HAS_NUL = "must not contain NUL (\\u0000) characters"
 HAS_CONTROL = "must not contain control characters"
 
@@ -292,6 +293,23 @@ def read_filters(
         status=cleaned.get("status") or None,
         provider=cleaned.get("provider") or None,
     )
+
+
+def session_ordering(params: Mapping[str, Any] | QueryDict) -> str:
+    """The `order_by` of a session list (a SESSION_ORDERINGS name), default -last_seen."""
+    order_by = params.get("order_by") or DEFAULT_SESSION_ORDERING
+    if order_by not in SESSION_ORDERINGS:
+        names = ", ".join(k for k in SESSION_ORDERINGS if not k.startswith("-"))
+        reason = f"must be one of {names}, each optionally prefixed with '-'"
+        raise ValidationError({"order_by": [reason]})
+    return str(order_by)
+
+
+def path_session_id(value: str) -> str:
+    """A session id from a URL path; control characters (ingestion refuses them) are a 400."""
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValidationError({"session_id": [HAS_CONTROL]})
+    return value
 
 
 def _items(params: Mapping[str, Any] | QueryDict) -> list[tuple[str, Any]]:

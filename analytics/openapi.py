@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    extend_schema,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -20,8 +21,6 @@ from analytics.serializers import (
     TimelineStepOut,
 )
 from infraprism.openapi import ErrorBody
-
-__all__ = ["CallOut", "CostGroupOut", "SessionOut"]
 
 
 def _q(name: str, description: str, **kwargs: Any) -> OpenApiParameter:
@@ -123,3 +122,51 @@ READ_ERRORS_404 = {
     **READ_ERRORS,
     404: OpenApiResponse(ErrorBody, description="No such session in your organization"),
 }
+
+
+# --- one decorator per operation, applied in views.py ------------------------------------
+
+sessions_list = extend_schema(
+    operation_id="sessions_list",
+    parameters=LIST_PARAMETERS + SESSION_LIST_PARAMETERS,
+    responses={
+        (200, "application/json"): page_of("SessionPage", SessionOut),
+        (200, "text/csv"): CSV_BODY,
+        **READ_ERRORS_AS_JSON,
+    },
+    tags=["sessions"],
+)
+sessions_retrieve = extend_schema(
+    operation_id="sessions_retrieve",
+    parameters=[SESSION_ID_PARAMETER, *PAGE_PARAMETERS],
+    responses={200: SessionDetailPage, **READ_ERRORS_404},
+    tags=["sessions"],
+)
+sessions_timeline = extend_schema(
+    operation_id="sessions_timeline",
+    parameters=[SESSION_ID_PARAMETER, *PAGE_PARAMETERS],
+    responses={200: TimelinePage, **READ_ERRORS_404},
+    tags=["sessions"],
+)
+session_metrics = extend_schema(
+    operation_id="session_metrics",
+    parameters=LIST_PARAMETERS + METRICS_PARAMETERS,
+    responses={200: MetricsPage, **READ_ERRORS},
+    tags=["sessions"],
+)
+costs = extend_schema(
+    operation_id="costs",
+    parameters=LIST_PARAMETERS + COST_PARAMETERS,
+    responses={
+        (200, "application/json"): page_of("CostPage", CostGroupOut),
+        (200, "text/csv"): CSV_BODY,
+        **READ_ERRORS_AS_JSON,
+    },
+    tags=["costs"],
+)
+events_list = extend_schema(
+    operation_id="events_list",
+    parameters=LIST_PARAMETERS + PAGE_PARAMETERS,
+    responses={200: page_of("EventPage", CallOut), **READ_ERRORS},
+    tags=["events"],
+)

@@ -122,6 +122,20 @@ def _model_value(model: type[Model], field: str, raw: Any) -> Any:
     return value
 
 
+def read_position(codec: CursorCodec, cursor: str | None, *, name: str, low: int, high: int) -> int:
+    """The whole-number position `name` held by a cursor (0 without one), within [low, high].
+
+    Cursors are signed, so this never sees a forged value; the bounds keep a cursor from an
+    older release, or a key that leaked, from asking for what the database cannot answer.
+    """
+    if cursor is None:
+        return 0
+    value = codec.decode(cursor).get(name)
+    if type(value) is not int or not low <= value <= high:
+        raise ValidationError({"cursor": [OTHER_QUERY]})
+    return value
+
+
 @dataclass
 class Page:
     rows: list[Any]
@@ -189,20 +203,3 @@ class KeysetPagination(BasePagination):
     def get_paginated_response(self, data: Any) -> Response:
         return Response({"data": data, "pagination": self.page.pagination()})
 
-
-# --- transitional: the dashboard's first pages used these before CursorCodec existed ---------
-
-
-def encode_cursor(payload: Mapping[str, Any]) -> str:
-    """Signed but bound to nothing: use CursorCodec, which binds the scope."""
-    return signing.dumps(dict(payload), salt=f"{_SALT}.unbound", compress=True)
-
-
-def decode_cursor(raw: str) -> dict[str, Any]:
-    try:
-        payload = signing.loads(raw, salt=f"{_SALT}.unbound")
-    except (signing.BadSignature, ValueError, UnicodeError):
-        raise ValidationError({"cursor": [NOT_OURS]}) from None
-    if not isinstance(payload, dict):
-        raise ValidationError({"cursor": [NOT_OURS]})
-    return payload

@@ -28,38 +28,20 @@ from django.db.models import (
 )
 from django.db.models.functions import Lag, Mod, RowNumber, TruncDate
 
-from analytics import dialect
+from analytics import dialect, orderings
 from analytics.filters import INT64_MAX, ReadFilters
 from analytics.json_tags import TagValue
-from analytics.pagination import Ordering
 from analytics.serializers import CALL_VALUES, SESSION_VALUES, usd
 from infraprism.models import Organization
 from ingestion.models import Event
 from sessions.models import Session
 
-
-def _orderings(public: str, field: str) -> dict[str, Ordering]:
-    return {
-        public: Ordering(public, field, "session_id", descending=False),
-        f"-{public}": Ordering(f"-{public}", field, "session_id", descending=True),
-    }
-
-
-SESSION_ORDERINGS: dict[str, Ordering] = {
-    **_orderings("last_seen", "last_seen"),
-    **_orderings("first_seen", "first_seen"),
-    **_orderings("total_cost", "total_cost_nanos"),
-    **_orderings("turn_count", "turn_count"),
-    **_orderings("session_id", "session_id"),
-}
-DEFAULT_SESSION_ORDERING = "-last_seen"
-# Orderings for a complete walk through every page while calls keep arriving: a session's id
-# never changes, so such a walk neither skips nor repeats a session that existed when it began.
-# first_seen moves only when a call older than the session's first one arrives late; last_seen,
-# total_cost and turn_count move with every call (docs/api.md, "Paging").
-STABLE_SESSION_ORDERINGS = ("session_id", "-session_id")
-EVENTS_NEWEST_FIRST = Ordering("-timestamp", "timestamp", "event_id", descending=True)
-CALLS_IN_TIME_ORDER = Ordering("timestamp", "timestamp", "event_id", descending=False)
+# The orderings belong to the read path's interface (analytics/orderings.py).
+SESSION_ORDERINGS = orderings.SESSION_ORDERINGS
+DEFAULT_SESSION_ORDERING = orderings.DEFAULT_SESSION_ORDERING
+STABLE_SESSION_ORDERINGS = orderings.STABLE_SESSION_ORDERINGS
+EVENTS_NEWEST_FIRST = orderings.EVENTS_NEWEST_FIRST
+CALLS_IN_TIME_ORDER = orderings.CALLS_IN_TIME_ORDER
 
 COST_GROUPS = ("entity", "entity_type", "model", "provider", "session", "day")
 TAG_GROUP_PREFIX = "tag:"

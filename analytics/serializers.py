@@ -5,6 +5,7 @@ serializer fields costs more than the query); the serializers at the bottom desc
 shapes for the OpenAPI schema.
 """
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -77,6 +78,33 @@ def call_item(row: dict[str, Any], with_session: bool = True) -> dict[str, Any]:
     if not with_session:
         del item["session_id"]
     return item
+
+
+# --- CSV columns of the same items -------------------------------------------------------
+
+SESSION_CSV_HEADER = [
+    "session_id", "entity_type", "entity_id", "turn_count", "total_cost", "input_tokens",
+    "output_tokens", "cached_input_tokens", "total_tokens", "first_seen", "last_seen",
+    "duration_seconds", "models", "error_count", "tags",
+]  # fmt: skip
+_COST_NUMBERS = ["call_count", "input_tokens", "output_tokens", "total_cost"]
+
+
+def session_csv_cells(row: dict[str, Any]) -> list[Any]:
+    item = session_item(row)
+    return [";".join(item["models"]) if h == "models" else item[h] for h in SESSION_CSV_HEADER]
+
+
+def cost_csv_columns(group_by: str) -> tuple[list[str], Callable[[dict[str, Any]], list[Any]]]:
+    """(header, item -> cells) for cost groups; an entity key takes two columns."""
+    if group_by == "entity":
+        header = ["entity_type", "entity_id", *_COST_NUMBERS]
+        return header, lambda i: [
+            i["key"]["entity_type"],
+            i["key"]["entity_id"],
+            *[i[n] for n in _COST_NUMBERS],
+        ]
+    return ["key", *_COST_NUMBERS], lambda i: [i["key"], *[i[n] for n in _COST_NUMBERS]]
 
 
 # --- OpenAPI descriptions of the same shapes ---------------------------------------------
