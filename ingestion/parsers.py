@@ -20,6 +20,7 @@ from ingestion.schema import batch_decoder, event_decoder, json_decoder
 
 # Python refuses to read an int of more digits than this (sys.get_int_max_str_digits).
 _INT_DIGITS = 4000
+_HUGE = 10**_INT_DIGITS
 
 
 def _bad_body(reason: str) -> ApiError:
@@ -33,12 +34,15 @@ def _bad_body(reason: str) -> ApiError:
 
 def _big_numbers(body: bytes) -> Any:
     """Python's own decoder for a body with a number msgspec cannot hold (thousands of digits):
-    each such number becomes a Decimal, so validation names the field it was sent in."""
+    validation then names the field it was sent in."""
 
-    def number(text: str) -> int | Decimal:
-        return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
+    def integer(text: str) -> int:
+        if len(text) <= _INT_DIGITS:
+            return int(text)
+        # Beyond every field's bound: this stand-in fails validation exactly as the value would.
+        return -_HUGE if text.startswith("-") else _HUGE
 
-    return json.loads(body, parse_int=number, parse_float=Decimal)
+    return json.loads(body, parse_int=integer, parse_float=Decimal)
 
 
 def decode(body: bytes, fast: msgspec.json.Decoder) -> Any:
