@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from infraprism.errors import error_body, not_found
 from metrics.multiproc import ENV_NAME
@@ -51,10 +51,17 @@ def _authorized(request: HttpRequest) -> bool:
     )
 
 
-@require_GET
+@csrf_exempt  # no cookies, no forms: a POST gets the JSON 405 below, not a CSRF page
 def metrics(request: HttpRequest) -> HttpResponse:
     if not settings.METRICS_ENABLED:
         return not_found(request, Exception())
+    if request.method not in ("GET", "HEAD"):
+        answer = JsonResponse(
+            error_body("method_not_allowed", f'Method "{request.method}" not allowed.'),
+            status=405,
+        )
+        answer["Allow"] = "GET, HEAD"
+        return answer
     if not _authorized(request):
         answer = JsonResponse(
             error_body("not_authenticated", "Send Authorization: Bearer <METRICS_TOKEN>."),

@@ -51,3 +51,11 @@ def test_metric_help_names_every_family(settings: Any) -> None:
     assert {"infraprism_rollup_queue_depth", "infraprism_rollup_oldest_pending_age_seconds"} <= (
         families
     )
+
+
+def test_only_get_is_served(settings: Any) -> None:
+    settings.METRICS_ENABLED = True
+    response = Client().post("/metrics")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["error"] == "method_not_allowed"
