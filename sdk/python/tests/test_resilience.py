@@ -152,6 +152,46 @@ def test_events_are_flushed_when_the_interpreter_exits(
     assert {c["entity_id"] for c in calls} == {"exit-corp"}
 
 
+UNREACHABLE_SCRIPT = """
+    import socket
+    from infraprism import InfraPrismOpenAI
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = InfraPrismOpenAI(
+        infraprism_base_url=f"http://127.0.0.1:{port}", infraprism_exit_timeout=1
+    )
+    for number in range(3):
+        client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": f"question {number}"}]
+        )
+    print("calls made")
+"""
+
+
+def test_exit_gives_up_on_an_unreachable_infraprism_after_its_timeout(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    script = tmp_path / "unreachable.py"
+    script.write_text(textwrap.dedent(UNREACHABLE_SCRIPT))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INFRAPRISM_", "OPENAI_"))}
+    env.update(
+        OPENAI_API_KEY="sk-fake", OPENAI_BASE_URL=fake_openai.base_url, INFRAPRISM_API_KEY="ip-x"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # the process exits by itself: the exit flush is bounded
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "calls made"  # the LLM calls were never affected
+    assert "gave up on 3 events at shutdown" in done.stderr
+
+
 def test_a_forked_child_reports_its_own_events(
     make_client: ClientFactory, live: LiveServer
 ) -> None:

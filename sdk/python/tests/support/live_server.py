@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -284,6 +285,7 @@ def start_live_server() -> LiveServer:
             f"the server's virtualenv is missing ({SERVER_PYTHON}): run `make test` at the "
             "repository root, or set INFRAPRISM_SERVER_VENV"
         )
+    shutil.rmtree(LOG_DIR, ignore_errors=True)  # keep only this run's server logs
     reset_database_and_redis()
     manage("migrate", "--noinput")
     manage("create_org", "sdk-test", "--name", "SDK tests")
