@@ -20,6 +20,8 @@ errorlog = "-"
 # gunicorn's default format has %(u)s, the Basic-auth user, where `curl -u KEY:` would put an
 # API key: leave it out.
 access_log_format = '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+# Control characters from the request (ESC in a User-Agent, say) are escaped, not written raw.
+logger_class = "infraprism.gunicorn_logging.AccessLogger"
 
 # Prometheus multiprocess mode (METRICS_ENABLED): the workers inherit the directory from here.
 if os.environ.get("METRICS_ENABLED", "").lower() in ("1", "true", "yes", "y", "on", "ok"):

@@ -10,22 +10,9 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from infraprism.errors import error_body
+from infraprism.logsafe import log_safe
 
 logger = logging.getLogger("infraprism.request")
-
-# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators, each written
-# as its escape: a decoded path holding "%0A" must not start a forged log line. Backslashes
-# are doubled so that an escape in the log always means an escaped character.
-_LOG_ESCAPES = {
-    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-    for code in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
-}
-_LOG_ESCAPES[ord("\\")] = "\\\\"
-
-
-def log_safe(text: object) -> str:
-    """`text` for a log line: one line, every control character escaped."""
-    return str(text).translate(_LOG_ESCAPES)
 
 
 def _too_large() -> JsonResponse:

@@ -1,8 +1,10 @@
-"""Issue 10 items 10 and 13: request logs cannot be forged, a disallowed Host answers the JSON
-error shape, and `create_api_key --expires-in-days` must be a real lifetime."""
+"""Issue 10 items 10 and 13: request and access logs cannot be forged, a disallowed Host
+answers the JSON error shape, and `create_api_key --expires-in-days` must be a real lifetime."""
 
 import logging
+import socket
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -12,6 +14,7 @@ from django.test import Client
 from infraprism.models import ApiKey, Organization
 from tests.conftest import KeyClient
 from tests.ingest_helpers import assert_field_error, json_error_body
+from tests.reliability import procs
 
 # --- item 10: log injection -----------------------------------------------------------------
 
@@ -88,3 +91,39 @@ def test_create_api_key_accepts_a_real_lifetime(org: Organization, days: str) ->
     key = ApiKey.objects.get()
     assert key.expires_at is not None
     assert (key.expires_at - key.created_at).days in (int(days) - 1, int(days))
+
+
+# --- item 10: gunicorn's access log, through a live server ----------------------------------
+
+
+def _raw_request(port: int, raw: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        return sock.recv(100)
+
+
+@pytest.mark.integration
+def test_the_access_log_escapes_what_the_client_sent(tmp_path: Path) -> None:
+    env = procs.service_env(
+        f"sqlite:///{tmp_path / 'db.sqlite3'}", "", CACHE_FILE=str(tmp_path / "c.sqlite3")
+    )
+    server = procs.start_gunicorn(env, tmp_path / "logs")
+    with procs.running(server):
+        offset = server.proc.log_size()
+        assert _raw_request(
+            server.port, b"GET /v1/\x1b[31mred HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        ).startswith(b"HTTP/1.1 404")
+        assert _raw_request(
+            server.port,
+            b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"User-Agent: agent\x1b[2Jcleared\x85\r\nReferer: a\x0bb\r\n\r\n",
+        ).startswith(b"HTTP/1.1 200")
+        procs.wait_until(
+            lambda: "cleared" in server.proc.log_since(offset), timeout=10, what="access log"
+        )
+        log = server.proc.log_since(offset)
+    for line in log.splitlines():
+        assert line.isprintable(), repr(line)
+    assert '"GET /v1/\\x1b[31mred HTTP/1.1" 404' in log
+    assert '"a\\x0bb" "agent\\x1b[2Jcleared\\x85"' in log
+    assert "path=/v1/\\x1b[31mred status=404" in log
