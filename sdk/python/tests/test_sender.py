@@ -291,3 +291,14 @@ def test_a_server_without_gzip_gets_plain_json(make_client: ClientFactory, sink:
     assert client.flush(timeout=10)
     assert [r.headers.get("Content-Encoding") for r in sink.requests] == ["gzip", None]
     assert len(sink.accepted_events()) == 1
+
+
+def test_azure_endpoints_are_reported_as_provider_azure(make_client: ClientFactory) -> None:
+    azure = make_client(
+        infraprism_base_url="http://127.0.0.1:9",
+        infraprism_api_key=KEY,
+        base_url="https://my-resource.openai.azure.com/openai/v1",
+    )
+    plain = make_client(infraprism_base_url="http://127.0.0.1:9", infraprism_api_key=KEY)
+    assert azure._infraprism_reporter.provider == "azure"
+    assert plain._infraprism_reporter.provider == "openai"
