@@ -5,9 +5,10 @@ selectors, which scope themselves to the organization, so a page and the API ans
 question with the same rows. The only read of the dashboard's own is the histogram below.
 """
 
-from typing import Any, Literal
+import math
+from typing import Any
 
-from django.db.models import Case, Count, IntegerField, Max, Value, When
+from django.db.models import Count, Q
 
 from analytics.filters import ReadFilters, read_filters
 from analytics.pagination import CursorCodec
@@ -24,7 +25,7 @@ from analytics.selectors import (
     session_timeline,
 )
 from infraprism.models import Organization
-from infraprism.money import nanos_to_usd
+from infraprism.money import nanos_to_usd, usd_to_nanos
 
 __all__ = [
     "CALLS_IN_TIME_ORDER",
@@ -37,7 +38,7 @@ __all__ = [
     "read_filters",
     "session_calls",
     "session_get",
-    "session_histogram",
+    "session_histograms",
     "session_list",
     "session_metrics",
     "session_timeline",
@@ -62,43 +63,53 @@ def _round_width(minimum: int) -> int:
         power *= 10
 
 
-def session_histogram(
-    *, organization: Organization, filters: ReadFilters, measure: Literal["cost", "turns"]
-) -> list[dict[str, Any]]:
-    """How many of the filtered sessions fall in each of at most 20 equal-width buckets of
-    cost (USD) or turns, lowest first: [{"low", "high", "count"}], `low` inclusive and `high`
-    exclusive. Counted by the database in one GROUP BY over the same rows as session_list.
+def _edges(p95: int) -> tuple[int, int]:
+    """(width, count) of equal buckets from 0 that cover 0..p95."""
+    width = _round_width(-(-(p95 + 1) // HISTOGRAM_BUCKETS))  # >= ceil((p95 + 1) / buckets)
+    return width, p95 // width + 1
+
+
+def session_histograms(
+    *, organization: Organization, filters: ReadFilters, metrics: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """How the filtered sessions spread over cost (USD) and over turns.
+
+    Up to 20 equal buckets of a round width cover 0 to the 95th percentile (from `metrics`,
+    session_metrics' answer for the same filters), and one open bucket ("high": None) counts
+    the sessions above, so a few giant sessions cannot squash everyone else into one bar.
+    Each bucket is [low, high). Both histograms come from one scan of the sessions: a filtered
+    COUNT per bucket, comparisons only (the cost total is an exact NUMERIC on PostgreSQL and an
+    INTEGER-or-padded-TEXT on SQLite; both compare numerically, neither divides cleanly).
     """
-    field = "total_cost_nanos" if measure == "cost" else "turn_count"
+    if not metrics["session_count"]:
+        return {"cost": [], "turns": []}
+    measures = {
+        "cost": ("total_cost_nanos", _edges(usd_to_nanos(metrics["p95_cost"]))),
+        "turns": ("turn_count", _edges(math.ceil(metrics["p95_turns"]))),
+    }
+    counts: dict[str, Any] = {}
+    for name, (field, (width, count)) in measures.items():
+        for index in range(count):
+            low, high = index * width, (index + 1) * width
+            in_bucket = Q(**{f"{field}__gte": low, f"{field}__lt": high})
+            counts[f"{name}_{index}"] = Count("id", filter=in_bucket)
+        counts[f"{name}_over"] = Count("id", filter=Q(**{f"{field}__gte": count * width}))
     sessions = session_list(organization=organization, filters=filters).order_by()
-    top = sessions.aggregate(top=Max(field))["top"]
-    if top is None:
-        return []
-    top = int(top)
-    width = _round_width(-(-(top + 1) // HISTOGRAM_BUCKETS))  # >= ceil((top + 1) / buckets)
-    count = int(top // width) + 1
-    # Comparisons only (no arithmetic on the column): the cost total is an exact NUMERIC on
-    # PostgreSQL and an INTEGER-or-padded-TEXT on SQLite, and both compare numerically.
-    bucket = Case(
-        *[When(**{f"{field}__lt": (i + 1) * width}, then=Value(i)) for i in range(count - 1)],
-        default=Value(count - 1),
-        output_field=IntegerField(),
-    )
-    rows = (
-        sessions.annotate(bucket=bucket)
-        .values("bucket")
-        .annotate(count=Count("id"))
-        .order_by("bucket")
-    )
-    counts = {int(row["bucket"]): row["count"] for row in rows}
-    buckets = []
-    for index in range(count):
-        low, high = index * width, (index + 1) * width
-        buckets.append(
+    totals = sessions.aggregate(**counts)
+    result: dict[str, list[dict[str, Any]]] = {}
+    for name, (_, (width, count)) in measures.items():
+        scale = (lambda n: float(nanos_to_usd(n))) if name == "cost" else (lambda n: n)
+        buckets = [
             {
-                "low": float(nanos_to_usd(low)) if measure == "cost" else low,
-                "high": float(nanos_to_usd(high)) if measure == "cost" else high,
-                "count": counts.get(index, 0),
+                "low": scale(index * width),
+                "high": scale((index + 1) * width),
+                "count": totals[f"{name}_{index}"],
             }
-        )
-    return buckets
+            for index in range(count)
+        ]
+        if totals[f"{name}_over"]:
+            buckets.append(
+                {"low": scale(count * width), "high": None, "count": totals[f"{name}_over"]}
+            )
+        result[name] = buckets
+    return result

@@ -16,6 +16,7 @@ org_patterns = [
     path("sessions/<path:session_id>/", sessions.session_detail, name="session"),
     path("session/", sessions.session_detail_by_query, name="session-by-query"),
     path("metrics/", metrics.metrics, name="metrics"),
+    path("metrics/histograms/", metrics.metrics_histograms, name="metrics-histograms"),
     path("costs/", costs.costs, name="costs"),
     path("costs.csv", costs.costs_csv, name="costs-csv"),
     path("keys/", keys.keys, name="keys"),

@@ -156,13 +156,16 @@ def listed_sessions(driver: Chrome) -> list[str]:
 
 
 def chart_marks(driver: Chrome, canvas_id: str) -> int:
-    return int(
-        driver.execute_script(
-            "const chart = Chart.getChart(document.getElementById(arguments[0]));"
-            "return chart.getDatasetMeta(0).data.length",
+    """How many marks the chart on that canvas draws in its first dataset, once it is drawn."""
+    marks = WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script(
+            "const canvas = document.getElementById(arguments[0]);"
+            "const chart = canvas && Chart.getChart(canvas);"
+            "return chart ? chart.getDatasetMeta(0).data.length : null;",
             canvas_id,
         )
     )
+    return int(marks)
 
 
 def test_sign_in_shows_the_guides_sessions(world: World, driver: Chrome) -> None:
@@ -301,9 +304,11 @@ def test_metrics_page_shows_the_apis_numbers(world: World, driver: Chrome) -> No
                 By.CSS_SELECTOR, ".money"
             ).get_attribute("data-usd")
             assert Decimal(str(shown)) == Decimal(str(value)), (query, name, shown, value)
+        wait_for(driver, "canvas#cost-histogram")  # htmx brings the histograms just after
         assert chart_marks(driver, "cost-histogram") > 0
     driver.get(f"{world.base}/o/acme/metrics/")
     wait_for(driver, "canvas#series-chart")
+    wait_for(driver, "canvas#cost-histogram")
     browser.screenshot(driver, "metrics")
     driver.execute_script("document.getElementById('cost-histogram').scrollIntoView()")
     browser.screenshot(driver, "metrics-histograms")

@@ -207,10 +207,9 @@ def test_metrics_page_shows_the_apis_numbers(
                 assert Decimal(str(metrics[name])) == Decimal(str(value)), name
         html = shown.content.decode()
         assert f'data-usd="{metrics["total_cost"].normalize():f}"' in html
-        histogram = shown.context["chart"]["cost_histogram"]
-        assert sum(b["count"] for b in histogram) == api["data"]["session_count"]
-        turns = shown.context["chart"]["turns_histogram"]
-        assert sum(b["count"] for b in turns) == api["data"]["session_count"]
+        histograms = page.get(shown.context["histograms_url"]).context["histograms"]
+        assert sum(b["count"] for b in histograms["cost"]) == api["data"]["session_count"]
+        assert sum(b["count"] for b in histograms["turns"]) == api["data"]["session_count"]
 
 
 def test_session_page_lists_the_calls_and_the_timeline(
@@ -245,3 +244,60 @@ def test_an_organization_without_events_sees_how_to_send_one(
     # With a filter that matches nothing, the table's empty state shows instead.
     filtered = page.get(f"/o/{org.slug}/sessions/", {"model": "gpt-4o"}).content.decode()
     assert 'data-testid="onboarding"' not in filtered and "No sessions match" in filtered
+
+
+def test_histograms_count_each_session_once_in_the_right_bucket(
+    org: Organization,
+    client: Any,
+    rollup: Callable[[], Any],
+    make_member: Callable[..., Any],
+    signed_in: Callable[[Any], Client],
+) -> None:
+    # 40 sessions of 1..40 turns, costs from 0.001 to 0.04 USD; then one giant session.
+    calls = []
+    for n in range(1, 41):
+        for turn in range(n):
+            calls.append(
+                event(timestamp=f"2025-04-01T10:{turn:02d}:00Z", session_id=f"h-{n}", cost=0.001)
+            )
+    calls += [
+        event(timestamp=f"2025-04-01T11:{t // 60:02d}:{t % 60:02d}Z", session_id="giant", cost=5)
+        for t in range(500)
+    ]
+    ingest(client, calls)
+    rollup()
+    page = signed_in(make_member(org))
+    url = page.get(f"/o/{org.slug}/metrics/").context["histograms_url"]
+    histograms = page.get(url).context["histograms"]
+    sessions = client.get("/v1/analytics/sessions", {"limit": 1000}).json()["data"]
+    assert len(sessions) == 41
+    for name, value_of in (
+        ("cost", lambda s: Decimal(str(s["total_cost"]))),
+        ("turns", lambda s: s["turn_count"]),
+    ):
+        buckets = histograms[name]
+        assert sum(b["count"] for b in buckets) == 41
+        assert buckets[-1]["high"] is None and buckets[-1]["count"] >= 1  # the giant
+        for bucket in buckets:
+            low = Decimal(str(bucket["low"])) if name == "cost" else bucket["low"]
+            high = bucket["high"]
+            if high is not None and name == "cost":
+                high = Decimal(str(high))
+            expected = sum(
+                1 for s in sessions if low <= value_of(s) and (high is None or value_of(s) < high)
+            )
+            assert bucket["count"] == expected, (name, bucket)
+
+
+@pytest.mark.parametrize("bad", [{"p95_cost": "lots"}, {"p95_turns": "-1"}, {"p95_cost": "nan"}])
+def test_histogram_edges_must_be_numbers(
+    bad: dict[str, str],
+    org: Organization,
+    make_member: Callable[..., Any],
+    signed_in: Callable[[Any], Client],
+) -> None:
+    page = signed_in(make_member(org))
+    params = {"p95_cost": "0.5", "p95_turns": "3", **bad}
+    response = page.get(f"/o/{org.slug}/metrics/histograms/", params)
+    assert response.status_code == 400
+    assert set(bad) <= set(response.context["errors"])

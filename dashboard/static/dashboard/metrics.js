@@ -1,4 +1,5 @@
-/* Metrics page: sessions and cost per day, histograms of cost and turns per session. */
+/* Metrics page: sessions and cost per day; histograms of cost and turns per session, drawn
+ * when htmx brings their fragment (a second request, so the numbers are not held up). */
 (function () {
   "use strict";
 
@@ -32,12 +33,21 @@
         }
       });
     }
+  }
+
+  function drawHistograms() {
+    var H = window.InfraPrismCharts;
+    var holder = document.getElementById("histograms");
+    var canvas = document.getElementById("cost-histogram");
+    if (!holder || !canvas || !window.Chart || Chart.getChart(canvas)) return;  // not yet, or drawn
+    var data = JSON.parse(holder.getAttribute("data-histograms"));
 
     function histogram(id, buckets, isCost) {
       var canvas = document.getElementById(id);
       if (!canvas) return;
       // Bars are labelled by their lower edge; the tooltip gives the whole range.
       function label(b) {
+        if (b.high === null) return (isCost ? "≥ " + H.usdTick(b.low) : b.low + "+");
         if (isCost) return H.usdTick(b.low);
         return b.high - b.low === 1 ? String(b.low) : b.low + "–" + (b.high - 1);
       }
@@ -54,16 +64,18 @@
           plugins: {legend: {display: false}, tooltip: {callbacks: {
             title: function (items) {
               var b = buckets[items[0].dataIndex];
+              if (b.high === null) return (isCost ? H.usd(b.low) + " or more" : b.low + " turns or more") + " (above the 95th percentile)";
               return isCost ? H.usd(b.low) + " to " + H.usd(b.high) : label(b) + " turns";
             }
           }}}
         }
       });
     }
-    histogram("cost-histogram", data.cost_histogram, true);
-    histogram("turns-histogram", data.turns_histogram, false);
+    histogram("cost-histogram", data.cost, true);
+    histogram("turns-histogram", data.turns, false);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
   else draw();
+  document.addEventListener("htmx:load", drawHistograms);
 })();
