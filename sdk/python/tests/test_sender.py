@@ -61,7 +61,7 @@ def test_batches_are_gzip_with_the_key_and_carry_every_field(
     assert event["tags"] == {"feature": "chatbot"}
     assert event["status"] == "success"
     assert "cost" not in event  # the server prices it
-    uuid.UUID(event["event_id"])
+    assert uuid.UUID(event["event_id"]).version == 4
     assert datetime.fromisoformat(event["timestamp"]).tzinfo is not None
     assert isinstance(event["latency_ms"], int)
     # The keywords never reached OpenAI (the fake upstream answers 400 if they do).
