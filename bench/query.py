@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, load, servers
 
+SLUG = "bench"
+
 
 @dataclass
 class Endpoint:
@@ -32,6 +34,7 @@ class Endpoint:
     name: str
     target_ms: float
     url: Callable[[random.Random], str]
+    page: bool = False  # a dashboard page, fetched with a signed-in member's session cookie
 
 
 def endpoints(sessions: int, entities: int) -> list[Endpoint]:
@@ -64,6 +67,19 @@ def endpoints(sessions: int, entities: int) -> list[Endpoint]:
     def costs(group_by: str) -> Callable[[random.Random], str]:
         return lambda rng: "/v1/analytics/costs?" + urlencode({"group_by": group_by, **month})
 
+    # The dashboard's pages (issue 12: list, details and metrics within 300 ms p95).
+    def page_landing(rng: random.Random) -> str:
+        return f"/o/{SLUG}/sessions/"
+
+    def page_seed(rng: random.Random) -> str:
+        return f"/o/{SLUG}/sessions/?" + seed(rng).split("?", 1)[1]
+
+    def page_detail(rng: random.Random) -> str:
+        return f"/o/{SLUG}/sessions/" + quote(f"s-{rng.randrange(sessions)}", safe="") + "/"
+
+    def page_metrics(rng: random.Random) -> str:
+        return f"/o/{SLUG}/metrics/?" + urlencode(month)
+
     return [
         Endpoint("query_seed_sessions_p95_ms", "sessions: customer + start_date", 25, seed),
         Endpoint("query_tag_sessions_p95_ms", "sessions: tag=feature:X", 25, tagged),
@@ -73,16 +89,39 @@ def endpoints(sessions: int, entities: int) -> list[Endpoint]:
             "query_costs_entity_p95_ms", "costs group_by=entity, 30 days", 300, costs("entity")
         ),
         Endpoint("query_costs_day_p95_ms", "costs group_by=day, 30 days", 300, costs("day")),
+        Endpoint("page_sessions_p95_ms", "page: sessions (newest)", 300, page_landing, True),
+        Endpoint("page_sessions_seed_p95_ms", "page: sessions customer+date", 300, page_seed, True),
+        Endpoint("page_session_detail_p95_ms", "page: session details", 300, page_detail, True),
+        Endpoint("page_metrics_p95_ms", "page: metrics, 30 days", 300, page_metrics, True),
     ]
 
 
-def capture_sql(key: str, urls: list[str]) -> list[list[str]]:
+def member_cookie() -> str:
+    """A signed-in owner's session cookie value, made by the product's own services."""
+    from django.conf import settings
+    from django.test import Client
+
+    from dashboard.services import member_add
+    from infraprism.models import Organization
+
+    added = member_add(
+        organization=Organization.objects.get(slug=SLUG), email="bench@example.com", role="owner"
+    )
+    client = Client()
+    client.force_login(added.membership.user)
+    return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+
+def capture_sql(key: str, urls: list[str], cookie: str | None = None) -> list[list[str]]:
     """The SELECTs each URL runs (auth lookup included), captured in this process."""
+    from django.conf import settings
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {key}")
+    if cookie:
+        client.cookies[settings.SESSION_COOKIE_NAME] = cookie
     captured = []
     for url in urls:
         with CaptureQueriesContext(connection) as ctx:
@@ -130,7 +169,8 @@ def main() -> int:
     common.reset_database()
     common.setup_django()
     common.banner("query: Analytics API latency")
-    org_id, key = common.create_org_and_key()
+    org_id, key = common.create_org_and_key(SLUG)
+    cookie = member_cookie()
     with common.connect(autocommit=False) as conn:
         load_s = common.generate_events(
             conn,
@@ -160,8 +200,11 @@ def main() -> int:
     failures: list[str] = []
     plan = endpoints(args.sessions, args.entities)
     with servers.gunicorn() as server:
-        client = load.Client(server.port, key)
+        api_client = load.Client(server.port, key)
+        page_client = load.Client(server.port, key)
+        page_client.headers = {"Cookie": f"sessionid={cookie}"}
         for endpoint in plan:
+            client = page_client if endpoint.page else api_client
             urls = [endpoint.url(rng) for _ in range(args.requests)]
             for url in urls[:5]:  # warm-up: connections, caches, plans
                 client.request("GET", url)
@@ -175,7 +218,7 @@ def main() -> int:
                 latencies.append(time.perf_counter() - started)
                 if status != 200 and len(failures) < 5:
                     failures.append(f"{url}: HTTP {status} {body[:200]!r}")
-            statements = capture_sql(key, urls[:10])
+            statements = capture_sql(key, urls[:10], cookie if endpoint.page else None)
             first = time_sql(statements, 1)[0]
             reps = max(10, min(args.requests, int(args.sql_seconds / max(first, 1e-4))))
             sql = time_sql(statements, reps)
@@ -197,7 +240,8 @@ def main() -> int:
             )
             print(f"  {endpoint.name}: done", flush=True)
             summary.add(endpoint.figure, http_p95 * 1000, "<=", endpoint.target_ms, fmt=".1f")
-        client.close()
+        api_client.close()
+        page_client.close()
 
     print()
     common.print_table(
