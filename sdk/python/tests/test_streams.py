@@ -126,11 +126,17 @@ def test_interrupted_streams_leave_tokens_out(
     early = stream(client, "early")
     next(early)
     early.close()
+    responses_early = client.responses.create(model="gpt-4o", input="Hi", stream=True)
+    assert next(responses_early).type == "response.created"
+    responses_early.close()
     assert client.flush(timeout=10)
     events = sink.accepted_events()
-    assert [e["status"] for e in events] == ["error", "error"]
+    assert [e["status"] for e in events] == ["error", "error", "error"]
     assert events[0]["tags"] == {"error_type": "APIConnectionError"}
     assert events[1]["tags"] == {"error_type": "StreamClosedEarly"}
+    assert events[2]["tags"] == {"error_type": "StreamClosedEarly"}
+    # The model that answered is known from the first chunk or event, even when cut short.
+    assert {e["model"] for e in events} == {"gpt-4o-2024-08-06"}
     for event in events:
         assert not {"input_tokens", "output_tokens", "cached_input_tokens"} & set(event)
 

@@ -72,9 +72,10 @@ class StreamReport:
         return True
 
     def _observe_response_event(self, kind: str, event: Any) -> bool:
+        response = getattr(event, "response", None)
+        # `response.created` already names the model that answers, in case the stream breaks.
+        self.model = getattr(response, "model", None) or self.model
         if kind in _RESPONSE_DONE:
-            response = getattr(event, "response", None)
-            self.model = getattr(response, "model", None) or self.model
             self.tokens = usage_tokens(getattr(response, "usage", None)) or None
             if kind == "response.failed":
                 self.failed = "ResponseFailed"
