@@ -177,6 +177,7 @@ def test_queue_depth_and_lag_come_from_the_database(stack: Stack) -> None:
 
 def test_celery_task_failures_are_counted_from_the_worker(stack: Stack) -> None:
     before = stack.scrape().value("infraprism_celery_task_failures_total", task="sessions.rollup")
+    celery_app.control.purge()  # tasks left in this test Redis by an interrupted earlier run
     worker = procs.start_worker(stack.env, stack.logs, name="metrics")
     stack.started.append(worker)
     # No organization id: the task raises TypeError in the worker (not a transient error, so
