@@ -238,6 +238,7 @@ def test_unreachable_infraprism_never_breaks_the_llm_call(make_client: ClientFac
     response = chat(client, entity_type="customer", entity_id="acme-corp")
     assert response.choices[0].message.content
     assert client.flush(timeout=0.5) is False  # still retrying, and nothing raised
+    assert client.flush() is False  # bounded by the exit timeout by default, never forever
     client.close()
     assert client._infraprism_reporter.sender.stats.failed == 1
 

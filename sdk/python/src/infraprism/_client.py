@@ -112,9 +112,10 @@ class InfraPrismOpenAI(openai.OpenAI):
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send every queued event now. True when all were handled within `timeout` seconds
-        (None: wait as long as it takes)."""
+        (default: `infraprism_exit_timeout`, 5 s), False if InfraPrism could not be reached
+        in that time (the events stay queued and are retried)."""
         try:
-            return self._infraprism_reporter.sender.flush(timeout)
+            return self._infraprism_reporter.sender.flush_within(timeout)
         except Exception:
             logger.exception("InfraPrism flush failed")
             return False
@@ -181,7 +182,7 @@ class AsyncInfraPrismOpenAI(openai.AsyncOpenAI):
     async def flush(self, timeout: float | None = None) -> bool:
         """Send every queued event now; see `InfraPrismOpenAI.flush`."""
         try:
-            return await asyncio.to_thread(self._infraprism_reporter.sender.flush, timeout)
+            return await asyncio.to_thread(self._infraprism_reporter.sender.flush_within, timeout)
         except Exception:
             logger.exception("InfraPrism flush failed")
             return False

@@ -105,6 +105,10 @@ class Sender:
                 self._idle.wait(remaining)
             return True
 
+    def flush_within(self, timeout: float | None) -> bool:
+        """`flush` for the clients: no timeout means the exit timeout, never forever."""
+        return self.flush(self._config.exit_timeout if timeout is None else timeout)
+
     def close(self, timeout: float | None = None) -> None:
         """Flush for at most `timeout` seconds (default: exit_timeout), then stop the thread."""
         if self._closed:
