@@ -6,6 +6,9 @@
   packed as in sessions/rollup/postgres.py, and longer) are recomputed from its events once.
   Already-merged values are minima over events, so recomputing them, pending events included,
   is what the rollup would have produced; counts and sums are untouched.
+
+Backwards, totals above 2**63 - 1 nano-dollars cannot go back to BIGINT (the migration fails
+rather than lose them) and the ranks are forgotten (forget_ranks).
 """
 
 from typing import Any
@@ -63,6 +66,15 @@ def rerank(apps: Any, schema_editor: Any) -> None:
         schema_editor.execute(_RERANK_TAGS)
 
 
+def forget_ranks(apps: Any, schema_editor: Any) -> None:
+    """Backwards: the new ranks mean nothing to the old rollup (and do not fit its 48
+    characters); without a rank the next chunk's earliest event supplies entity and tags."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "UPDATE llm_sessions_session SET entity_rank = NULL, tag_ranks = '{}'::jsonb"
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("llm_sessions", "0003_pendingrollup"),
@@ -87,5 +99,5 @@ class Migration(migrations.Migration):
             name="entity_rank",
             field=models.TextField(blank=True, editable=False, null=True),
         ),
-        migrations.RunPython(rerank, migrations.RunPython.noop),
+        migrations.RunPython(rerank, forget_ranks),
     ]
