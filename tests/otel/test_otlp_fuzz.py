@@ -81,7 +81,7 @@ def test_any_attribute_values_and_times_are_answered_below_500(
     request: ExportTraceServiceRequest = encode(spans)
     span = request.resource_spans[0].scope_spans[0].spans[0]
     span.start_time_unix_nano, span.end_time_unix_nano = start, end
-    span.status.code = status  # type: ignore[assignment]
+    span.status.code = status
     for key, value in attributes.items():
         span.attributes.append(KeyValue(key=key, value=_any_value(value)))
     response = post(client, request.SerializeToString())
