@@ -59,3 +59,23 @@ def test_only_get_is_served(settings: Any) -> None:
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
     assert response.json()["error"] == "method_not_allowed"
+
+
+def test_routes_of_middleware_answers_and_unknown_paths(settings: Any) -> None:
+    settings.METRICS_ENABLED = True
+    settings.MAX_BODY_BYTES = 100
+    name = "infraprism_http_requests_total"
+    before = _scrape()
+    client = Client()  # built after METRICS_ENABLED: its handler loads the metrics middleware
+    too_big = client.post("/v1/events/batch", b"x" * 200, content_type="application/json")
+    assert too_big.status_code == 413  # answered by the body-size middleware, before routing
+    assert client.get("/no/such/page/12345").status_code == 404
+    after = _scrape()
+    route = "/v1/events/batch"
+    assert after.value(name, route=route, status="413") == (
+        before.value(name, route=route, status="413") + 1
+    )
+    assert after.value(name, route="unmatched", status="404") == (
+        before.value(name, route="unmatched", status="404") + 1
+    )
+    assert not any("12345" in r for r in after.label_values(name, "route"))
