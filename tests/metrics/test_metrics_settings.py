@@ -79,3 +79,14 @@ def test_routes_of_middleware_answers_and_unknown_paths(settings: Any) -> None:
         before.value(name, route="unmatched", status="404") + 1
     )
     assert not any("12345" in r for r in after.label_values(name, "route"))
+
+
+def test_an_all_rejected_request_counts_its_rejections(settings: Any, client: Any) -> None:
+    settings.METRICS_ENABLED = True
+    name = "infraprism_ingest_events_total"
+    before = _scrape()
+    response = client.post_json("/v1/events/batch", {"events": [{"model": ""}, {"x": 1}]})
+    assert response.status_code == 400
+    after = _scrape()
+    assert after.value(name, outcome="rejected") == before.value(name, outcome="rejected") + 2
+    assert after.value(name, outcome="accepted") == before.value(name, outcome="accepted")
