@@ -52,8 +52,8 @@ test: lint
 
 # The Python SDK (sdk/python) is its own distribution, also named `infraprism`: it is built,
 # linted and tested in its own venv from inside sdk/python, so the server's package is never on
-# its path. Its live tests start gunicorn and a Celery worker from the server's venv, on their
-# own database (dropped and re-created) and Redis db.
+# its path. Its live tests start gunicorn and a Celery worker (with beat) from the server's
+# venv, on their own database (dropped and re-created) and Redis db.
 SDK_DIR := sdk/python
 SDK_VENV := $(SDK_DIR)/.venv
 SDK_STAMP := $(SDK_VENV)/.installed

@@ -1,4 +1,5 @@
-"""A live InfraPrism server for the SDK's tests: gunicorn on PostgreSQL plus a Celery worker.
+"""A live InfraPrism server for the SDK's tests: gunicorn on PostgreSQL plus a Celery worker
+(with embedded beat).
 
 The server runs from the repository's own checkout with the SERVER's virtualenv (the SDK's venv
 has no Django): INFRAPRISM_SERVER_DIR (default: the repository root, two levels up) and
@@ -207,8 +208,12 @@ class Gunicorn:
 
 
 def start_worker(env: Mapping[str, str]) -> Proc:
+    """The worker with embedded beat, as `make worker` runs it: the server leaves events that
+    arrive while a rollup is already queued to beat's sweep."""
+    LOG_DIR.mkdir(exist_ok=True)
     argv = [
         SERVER_PYTHON, "-m", "celery", "-A", "infraprism", "worker",
+        "--beat", "--schedule", str(LOG_DIR / f"celerybeat-schedule-{time.monotonic_ns()}"),
         "--loglevel", "INFO", "--concurrency", "1",
         "--hostname", f"sdk-{os.getpid()}@%h",
         "--without-mingle", "--without-gossip",
