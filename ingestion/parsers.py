@@ -15,7 +15,7 @@ from rest_framework.parsers import BaseParser
 
 from infraprism.errors import ApiError
 from ingestion.body import read_body
-from ingestion.duplicate_keys import duplicate_key_error
+from ingestion.duplicate_keys import duplicate_key_error, refuse_duplicates
 from ingestion.schema import batch_decoder, event_decoder, json_decoder
 
 # Python refuses to read an int of more digits than this (sys.get_int_max_str_digits).
@@ -42,7 +42,9 @@ def _big_numbers(body: bytes) -> Any:
         # Beyond every field's bound: this stand-in fails validation exactly as the value would.
         return -_HUGE if text.startswith("-") else _HUGE
 
-    return json.loads(body, parse_int=integer, parse_float=Decimal)
+    return json.loads(
+        body, parse_int=integer, parse_float=Decimal, object_pairs_hook=refuse_duplicates
+    )
 
 
 def decode(body: bytes, fast: msgspec.json.Decoder) -> Any:

@@ -127,6 +127,16 @@ def test_a_duplicate_key_anywhere_is_a_400_naming_it(
 
 
 @pytest.mark.django_db
+def test_a_duplicate_key_beside_a_number_of_thousands_of_digits_is_found(
+    client: KeyClient,
+) -> None:
+    """jiter cannot read such a number; the fallback decoder must refuse the duplicate too."""
+    body = b'{"model": "m", "cost": 1' + b"0" * 5000 + b', "model": "n"}'
+    response = assert_field_error(post_raw(client, EVENTS, body), "model")
+    assert "Duplicate key" in response["detail"]
+
+
+@pytest.mark.django_db
 def test_a_duplicate_key_inside_gzip_is_found(client: KeyClient) -> None:
     body = gzip.compress(DUPLICATES[0][1])
     response = post_raw(client, BATCH, body, HTTP_CONTENT_ENCODING="gzip")
