@@ -17,6 +17,7 @@ import requests
 from django.db import connection
 
 from infraprism.checks import rate_limit_settings_check
+from infraprism.permissions import HasIngestScope, HasReadScope
 from infraprism.principal import ApiKeyPrincipal
 from infraprism.ratelimit import ReadRateThrottle
 from infraprism.services import api_key_create, organization_create
@@ -248,3 +249,16 @@ def test_throttle_keys_on_the_principal(org: Any, make_key: Callable[..., Any]) 
     principal = ApiKeyPrincipal(api_key)
     assert key_of(_Request(principal), None) == f"rl:read:key:{api_key.pk}"  # type: ignore[arg-type]
     assert key_of(_Request(None), None) is None  # type: ignore[arg-type]
+
+
+class _Reader(_Member):
+    def has_scope(self, scope: str) -> bool:
+        return scope == "read"
+
+
+def test_permissions_ask_the_principal_for_its_scopes() -> None:
+    """Any principal (a member, not only an API key) is let in by its own has_scope."""
+    reader = _Request(_Reader())
+    assert HasReadScope().has_permission(reader, None)  # type: ignore[arg-type]
+    assert not HasIngestScope().has_permission(reader, None)  # type: ignore[arg-type]
+    assert not HasReadScope().has_permission(_Request(None), None)  # type: ignore[arg-type]
