@@ -10,6 +10,7 @@ Dates: `YYYY-MM-DD` (a whole day in `tz`, both ends inclusive) or a full ISO 860
 (naive ones are read in `tz`).
 """
 
+import functools
 import hashlib
 import json
 import unicodedata
@@ -24,6 +25,8 @@ import django_filters
 from django import forms
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
 from analytics.orderings import DEFAULT_SESSION_ORDERING, SESSION_ORDERINGS
@@ -126,14 +129,17 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+@extend_schema_field(OpenApiTypes.STR)  # not a model field: described here
 class ZoneFilter(django_filters.Filter):
     field_class = ZoneField
 
 
+@extend_schema_field(OpenApiTypes.STR)  # not a model field: described here
 class DateBoundFilter(django_filters.Filter):
     field_class = DateBoundField
 
 
+@extend_schema_field(OpenApiTypes.STR)  # not a model field: described here
 class TagFilter(django_filters.Filter):
     field_class = MultipleTagField
 
@@ -244,6 +250,12 @@ def blank_parameters(params: Mapping[str, Any] | QueryDict) -> dict[str, list[st
     return {name: [EMPTY] for name in data if any(not v.strip() for v in data.getlist(name))}
 
 
+@functools.cache
+def _form_class(kind: Kind) -> type[forms.Form]:
+    # Built once: a filter set deep-copies its filters on every instantiation.
+    return FILTER_SETS[kind]().get_form_class()
+
+
 def read_filters(
     params: Mapping[str, Any] | QueryDict, *, kind: Kind, allow_blank: bool = False
 ) -> ReadFilters:
@@ -258,7 +270,7 @@ def read_filters(
     blank = blank_parameters(data)
     if blank:
         raise ValidationError(blank)
-    form = filterset_class(data).form
+    form = _form_class(kind)(data)
     if not form.is_valid():
         raise ValidationError(
             {name: [str(m) for m in messages] for name, messages in form.errors.items()}
