@@ -50,6 +50,8 @@ MIDDLEWARE = [
     # First: counts every answer, those of the middleware below included (off unless
     # METRICS_ENABLED).
     "metrics.middleware.RequestMetricsMiddleware",
+    # Before the body limit: chunked OTLP bodies (Node.js exporters) read whole, capped.
+    "otel.middleware.ChunkedOtlpBodyMiddleware",
     "infraprism.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.otel.live import server_env, tenant
-from tests.otel.spans import T0_NS, JsonSpanExporter, chat, llm_call, recording
+from tests.otel.spans import T0_NS, JsonSpanExporter, chat, json_body, llm_call, recording
 from tests.reliability import procs
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -164,3 +164,38 @@ def test_live_errors_are_statuses_and_never_5xx(server: procs.Server) -> None:
         llm_call(tracer, chat())
     assert unauthenticated.export(spans) == SpanExportResult.FAILURE
     assert _sessions(server.url, initech.key) == {}
+
+
+def _chunks(body: bytes, size: int = 1000) -> Iterator[bytes]:
+    # A generator body: requests sends it with Transfer-Encoding: chunked, as Node.js does.
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def test_chunked_bodies_as_nodejs_exporters_send_them(server: procs.Server) -> None:
+    umbrella = tenant("otel-live-umbrella")
+    url = f"{server.url}/v1/otel/v1/traces"
+    auth = {"Authorization": f"Bearer {umbrella.key}"}
+    with recording() as (tracer, spans):
+        for i in range(20):
+            llm_call(tracer, chat(**{"session.id": "chunked", **CALL_B}), start_ns=T0_NS + i)
+    response = requests.post(
+        url, data=_chunks(json_body(spans)), headers={**auth, "Content-Type": "application/json"}
+    )
+    assert response.request.headers["Transfer-Encoding"] == "chunked"
+    assert response.status_code == 200, response.text
+    assert _sessions(server.url, umbrella.key)["chunked"]["turn_count"] == 20
+
+    too_big = requests.post(
+        url,
+        data=_chunks(b"\x00" * (5 * 1024 * 1024 + 1), size=1024 * 1024),
+        headers={**auth, "Content-Type": "application/x-protobuf"},
+    )
+    assert too_big.status_code == 413
+    # Elsewhere a chunked body is still refused: Django would read it as empty.
+    batch = requests.post(
+        f"{server.url}/v1/events/batch",
+        data=_chunks(b'{"events": []}'),
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert batch.status_code == 411
