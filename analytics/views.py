@@ -1,7 +1,6 @@
 """The Analytics API (scope `read`): each view parses, calls one selector, and renders."""
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.http import Http404, HttpResponseBase
 from rest_framework.exceptions import ValidationError
@@ -11,6 +10,7 @@ from rest_framework.response import Response
 from analytics import openapi, selectors
 from analytics.filters import FILTER_SETS, path_session_id, session_ordering
 from analytics.pagination import parse_limit, read_position
+from analytics.paths import split_timeline_path
 from analytics.renderers import CSVRenderer
 from analytics.selectors import SESSION_ORDERINGS
 from analytics.serializers import (
@@ -58,34 +58,21 @@ class SessionViewSet(AnalyticsViewSet):
 
 class SessionDetailViewSet(AnalyticsViewSet):
     """One session, its calls, and its timeline. Session ids may contain '/', so the path is
-    parsed by hand (see _split_path)."""
+    parsed by hand (analytics/paths.py)."""
 
     base_queryset = Session.objects.all()  # for the schema
     extra_params = frozenset({"cursor", "limit"})
     ordering = selectors.CALLS_IN_TIME_ORDER
     page_size = 1000
 
+    def _session_row(self, session_id: str) -> dict[str, Any] | None:
+        return selectors.session_get(organization=self.organization, session_id=session_id)
+
     def _session(self, session_id: str) -> dict[str, Any]:
-        session_id = path_session_id(session_id)
-        row = selectors.session_get(organization=self.organization, session_id=session_id)
+        row = self._session_row(path_session_id(session_id))
         if row is None:
             raise Http404
         return row
-
-    def _split_path(self, rest: str) -> tuple[str, bool]:
-        """(session_id, is_timeline) from a decoded path that ends in `/timeline`.
-
-        A literal `/timeline` suffix selects the timeline; `%2Ftimeline` is part of the id.
-        The raw URI tells them apart when the server provides it (gunicorn, uwsgi); otherwise
-        an id that exists as a whole wins.
-        """
-        raw = self.request.META.get("RAW_URI") or self.request.META.get("REQUEST_URI")
-        if raw:
-            return (rest[:-9], True) if urlsplit(raw).path.endswith("/timeline") else (rest, False)
-        whole = "\x00" not in rest and selectors.session_get(
-            organization=self.organization, session_id=rest
-        )
-        return (rest, False) if whole else (rest[:-9], True)
 
     @openapi.sessions_retrieve
     def retrieve(self, request: Request, session_id: str) -> Response:
@@ -98,7 +85,11 @@ class SessionDetailViewSet(AnalyticsViewSet):
 
     @openapi.sessions_timeline
     def timeline(self, request: Request, session_id: str) -> Response:
-        session_id, is_timeline = self._split_path(f"{session_id}/timeline")
+        session_id, is_timeline = split_timeline_path(
+            f"{session_id}/timeline",
+            raw_uri=request.META.get("RAW_URI") or request.META.get("REQUEST_URI"),
+            session_exists=lambda sid: self._session_row(sid) is not None,
+        )
         if not is_timeline:
             return self.retrieve(request, session_id)
         self._session(session_id)  # 404 for unknown and other tenants' sessions
