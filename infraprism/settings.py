@@ -214,7 +214,7 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out username+address before passwords are checked.
-    "axes.backends.AxesStandaloneBackend",
+    "dashboard.auth_backends.HttpSignInAxesBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)

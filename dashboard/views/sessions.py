@@ -62,6 +62,8 @@ def sessions_list(request: HttpRequest, org_slug: str) -> HttpResponse:
             limit=PAGE_SIZE,
         )
         context["page"] = page
+        # Times read in the zone the dates were chosen in.
+        context["zone"], context["zone_name"] = filters.zone, str(filters.zone)
         context["first_page"] = not request.GET.get("cursor")
     except ValidationError as exc:
         context["errors"] = error_messages(exc.detail)

@@ -9,7 +9,7 @@ from django.urls import URLPattern
 
 from dashboard import urls as dashboard_urls
 from infraprism.models import ApiKey, Organization
-from infraprism.principal import MemberPrincipal
+from infraprism.principal import MemberPrincipal, Principal, principal_of
 from infraprism.services import api_key_create
 
 
@@ -103,6 +103,8 @@ def test_member_principal_scopes_follow_the_role(
     for role, can_manage in (("owner", True), ("admin", True), ("member", False)):
         user = make_member(org, role)
         principal = MemberPrincipal(user.memberships.get(organization=org))
+        assert isinstance(principal, Principal)
+        assert principal_of(principal) is principal
         assert principal.organization == org
         assert principal.has_scope("read")
         assert principal.has_scope("manage") is can_manage

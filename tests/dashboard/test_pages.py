@@ -301,3 +301,18 @@ def test_histogram_edges_must_be_numbers(
     response = page.get(f"/o/{org.slug}/metrics/histograms/", params)
     assert response.status_code == 400
     assert set(bad) <= set(response.context["errors"])
+
+
+def test_session_times_read_in_the_chosen_time_zone(
+    seeded: Any,
+    org: Organization,
+    make_member: Callable[..., Any],
+    signed_in: Callable[[Any], Client],
+) -> None:
+    page = signed_in(make_member(org))
+    utc = page.get(f"/o/{org.slug}/sessions/", {"tag": "feature:chatbot"}).content.decode()
+    assert "First seen (UTC)" in utc and "2025-03-04 09:00:00" in utc
+    tokyo = page.get(
+        f"/o/{org.slug}/sessions/", {"tag": "feature:chatbot", "tz": "Asia/Tokyo"}
+    ).content.decode()
+    assert "First seen (Asia/Tokyo)" in tokyo and "2025-03-04 18:00:00" in tokyo

@@ -157,3 +157,16 @@ def test_password_change_needs_the_old_password_and_takes_effect(
     assert client.get(f"/o/{org.slug}/sessions/").status_code == 200  # still signed in
     fresh = Client()
     assert fresh.post(LOGIN, {"username": "ann@example.com", "password": new}).status_code == 302
+
+
+def test_sign_in_from_code_needs_no_request_and_is_not_throttled(
+    org: Organization, make_member: Callable[..., Any], settings: Any
+) -> None:
+    # Client.login() calls authenticate() without a request; django-axes' own backend refuses
+    # those outright, ours leaves them to the password check.
+    make_member(org, "member", email="bo@example.com")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        assert not client.login(username="bo@example.com", password="wrong")
+    assert client.login(username="bo@example.com", password=PASSWORD)
+    assert client.get(f"/o/{org.slug}/sessions/").status_code == 200
