@@ -202,4 +202,3 @@ class KeysetPagination(BasePagination):
 
     def get_paginated_response(self, data: Any) -> Response:
         return Response({"data": data, "pagination": self.page.pagination()})
-
