@@ -21,6 +21,7 @@ COPY --chown=infraprism:infraprism . .
 # Static files are collected into the image (whitenoise serves them). The throwaway key only
 # lets settings load at build time; runtime requires DJANGO_SECRET_KEY from the environment.
 RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+    && mkdir -p /app/var/prometheus \
     && chown -R infraprism:infraprism /app/var
 USER 10001:10001
 EXPOSE 8000
