@@ -89,6 +89,26 @@ def _neighbours(count: int, fraction: float) -> tuple[int, int, Decimal]:
     return low, min(low + 1, count - 1), position - low
 
 
+def percentiles_of(
+    queryset: QuerySet[Any], fields: list[str], fractions: list[float], *, count: int
+) -> dict[str, list[Decimal]]:
+    """`percentiles` of several columns of the same rows; on PostgreSQL in one statement (one
+    scan, one percentile_disc sort per column) instead of one statement per column."""
+    if count == 0 or not is_postgres():
+        return {field: percentiles(queryset, field, fractions, count=count) for field in fields}
+    picks = [_neighbours(count, fraction) for fraction in fractions]
+    positions = sorted({p for low, high, _ in picks for p in (low, high)})
+    wanted = [(p + 0.5) / count for p in positions]  # see percentiles
+    found = queryset.order_by().aggregate(
+        **{f"v{i}": PercentilesDisc(field, wanted) for i, field in enumerate(fields)}
+    )
+    answers = {}
+    for i, field in enumerate(fields):
+        at = {p: Decimal(v) for p, v in zip(positions, found[f"v{i}"], strict=True)}
+        answers[field] = [at[low] + (at[high] - at[low]) * w for low, high, w in picks]
+    return answers
+
+
 def percentiles(
     queryset: QuerySet[Any], field: str, fractions: list[float], *, count: int
 ) -> list[Decimal]:

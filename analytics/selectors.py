@@ -11,10 +11,10 @@ every engine, whatever order the rows arrived in.
 from collections.abc import Iterator
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 from typing import Any
 
 from django.db.models import (
-    Avg,
     BigIntegerField,
     Count,
     F,
@@ -221,39 +221,58 @@ def session_metrics(
     *, organization: Organization, filters: ReadFilters, interval: str | None = None
 ) -> dict[str, Any]:
     """Totals, averages and percentiles over the filtered sessions; with interval="day" also
-    a "series" per day (in filters.zone) on which sessions started."""
+    a "series" per day (in filters.zone) on which sessions started.
+
+    Two statements, whatever the interval: one scan groups the sessions by day (the series,
+    and the totals summed from it exactly in Python), and one reads the exact neighbours of
+    both percentile pairs (dialect.percentiles_of, which needs the count from the first).
+    """
     sessions = _sessions(organization, filters)
+    days = _metrics_by_day(sessions, filters)
+    count = sum(day["session_count"] for day in days)
+    total = sum((day["total"] for day in days), 0)
+    turns_total = sum((day["turns"] for day in days), 0)
+    max_cost = max((day["max_cost"] for day in days), default=0)
     # Money sums are exact (dialect.exact_sum); percentiles read exact stored values.
     fractions = [0.5, 0.95]
-    totals = sessions.order_by().aggregate(
-        session_count=Count("id"),
-        total=dialect.exact_sum("total_cost_nanos"),
-        avg_turns=Avg("turn_count"),
-        max_cost=Max("total_cost_nanos"),
+    picked = dialect.percentiles_of(
+        sessions, ["total_cost_nanos", "turn_count"], fractions, count=count
     )
-    count = totals["session_count"]
-    total = Decimal(totals["total"] or 0)
-    median_cost, p95_cost = dialect.percentiles(
-        sessions, "total_cost_nanos", fractions, count=count
-    )
-    median_turns, p95_turns = dialect.percentiles(sessions, "turn_count", fractions, count=count)
+    median_cost, p95_cost = picked["total_cost_nanos"]
+    median_turns, p95_turns = picked["turn_count"]
     data: dict[str, Any] = {
         "session_count": count,
         "total_cost": usd(total),
         "avg_cost_per_session": _average_usd(total, count),
-        "avg_turns": float(totals["avg_turns"] or 0),
+        "avg_turns": _average_turns(turns_total, count),
         "median_cost": usd(median_cost.quantize(NANO)),
         "p95_cost": usd(p95_cost.quantize(NANO)),
         "median_turns": float(median_turns.quantize(TURNS_QUANTUM)),
         "p95_turns": float(p95_turns.quantize(TURNS_QUANTUM)),
-        "max_cost": usd(totals["max_cost"] or 0),
+        "max_cost": usd(max_cost),
     }
     if interval == "day":
-        data["series"] = _metrics_by_day(sessions, filters)
+        data["series"] = [
+            {
+                "date": day["day"],
+                "session_count": day["session_count"],
+                "total_cost": usd(day["total"]),
+                "avg_cost_per_session": _average_usd(day["total"], day["session_count"]),
+                "avg_turns": _average_turns(day["turns"], day["session_count"]),
+            }
+            for day in days
+        ]
     return data
 
 
+def _average_turns(turns_total: Any, count: int) -> float:
+    """The mean as the float nearest to the exact quotient (turn sums are whole numbers)."""
+    return float(Fraction(int(turns_total), count)) if count else 0.0
+
+
 def _metrics_by_day(sessions: QuerySet[Any], filters: ReadFilters) -> list[dict[str, Any]]:
+    """Per start day (in filters.zone): count, exact cost total, turn total and the largest
+    session cost, in day order."""
     rows = (
         sessions.order_by()
         .annotate(day=TruncDate("first_seen", tzinfo=filters.zone))
@@ -261,18 +280,13 @@ def _metrics_by_day(sessions: QuerySet[Any], filters: ReadFilters) -> list[dict[
         .annotate(
             session_count=Count("id"),
             total=dialect.exact_sum("total_cost_nanos"),
-            avg_turns=Avg("turn_count"),
+            turns=Sum("turn_count"),
+            max_cost=Max("total_cost_nanos"),
         )
         .order_by("day")
     )
     return [
-        {
-            "date": row["day"],
-            "session_count": row["session_count"],
-            "total_cost": usd(row["total"]),
-            "avg_cost_per_session": _average_usd(row["total"], row["session_count"]),
-            "avg_turns": float(row["avg_turns"]),
-        }
+        {**row, "total": int(row["total"]), "turns": int(row["turns"]), "max_cost": row["max_cost"]}
         for row in rows
     ]
 

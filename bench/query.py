@@ -12,6 +12,7 @@ the framework adds (the replay uses the server's connection options).
 
 import argparse
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
 
 from bench import common, load, servers
 
@@ -96,7 +99,7 @@ def endpoints(sessions: int, entities: int) -> list[Endpoint]:
     ]
 
 
-def member_cookie() -> str:
+def member_cookie(email: str = "bench@example.com") -> str:
     """A signed-in owner's session cookie value, made by the product's own services."""
     from django.conf import settings
     from django.test import Client
@@ -104,9 +107,7 @@ def member_cookie() -> str:
     from dashboard.services import member_add
     from infraprism.models import Organization
 
-    added = member_add(
-        organization=Organization.objects.get(slug=SLUG), email="bench@example.com", role="owner"
-    )
+    added = member_add(organization=Organization.objects.get(slug=SLUG), email=email, role="owner")
     client = Client()
     client.force_login(added.membership.user)
     return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
@@ -154,18 +155,42 @@ def time_sql(statements: list[list[str]], reps: int) -> list[float]:
     return timings
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--sessions", type=int, default=100_000)
-    parser.add_argument("--entities", type=int, default=1_000)
-    parser.add_argument("--requests", type=int, default=200, help="HTTP requests per endpoint")
-    parser.add_argument(
-        "--max-seconds", type=float, default=40.0, help="HTTP time budget per endpoint"
-    )
-    parser.add_argument("--sql-seconds", type=float, default=8.0, help="replay budget per run")
-    args = parser.parse_args()
+def reusable(events: int) -> bool:
+    """Whether the bench database already holds the rolled-up data of a previous run."""
+    try:
+        with common.connect() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM ingestion_event),"
+                " (SELECT count(*) FROM ingestion_pendingrollup)"
+            ).fetchone()
+    except psycopg.Error:  # no database or no tables yet
+        return False
+    return row is not None and row[0] == events and row[1] == 0
 
+
+def reuse() -> tuple[int, str, str]:
+    """Migrate the existing bench database and sign in again (a new key and member)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=common.REPO,
+        env=common.service_env(),
+        check=True,
+    )
+    common.setup_django()
+    common.banner("query: Analytics API latency")
+    from infraprism.models import Organization
+    from infraprism.services import api_key_create
+
+    org = Organization.objects.get(slug=SLUG)
+    _, key = api_key_create(organization=org, name="bench", scopes=["ingest", "read"])
+    with common.connect() as conn:
+        conn.execute("ANALYZE")
+    print("data: reused from a previous run (--reuse-data)", flush=True)
+    return org.pk, key, member_cookie(email=f"bench-{time.time_ns()}@example.com")
+
+
+def build(args: argparse.Namespace) -> tuple[int, str, str]:
+    """A fresh bench database: generated events, rolled up by the product's rollup."""
     common.reset_database()
     common.setup_django()
     common.banner("query: Analytics API latency")
@@ -193,12 +218,42 @@ def main() -> int:
         f"(generated in {load_s:.0f}s, rolled up in {rollup_s:.0f}s)",
         flush=True,
     )
+    return org_id, key, cookie
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--entities", type=int, default=1_000)
+    parser.add_argument("--requests", type=int, default=200, help="HTTP requests per endpoint")
+    parser.add_argument(
+        "--max-seconds", type=float, default=40.0, help="HTTP time budget per endpoint"
+    )
+    parser.add_argument("--sql-seconds", type=float, default=8.0, help="replay budget per run")
+    parser.add_argument(
+        "--reuse-data",
+        action="store_true",
+        help="keep the bench database if it already holds --events events (migrations still run)",
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated substrings of endpoint names to run"
+    )
+    args = parser.parse_args()
+
+    if args.reuse_data and reusable(args.events):
+        _, key, cookie = reuse()
+    else:
+        _, key, cookie = build(args)
 
     rng = random.Random(11)
     rows: list[list[Any]] = []
     summary = common.Summary()
     failures: list[str] = []
     plan = endpoints(args.sessions, args.entities)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        plan = [e for e in plan if any(w in e.name for w in wanted)]
     with servers.gunicorn() as server:
         api_client = load.Client(server.port, key)
         page_client = load.Client(server.port, key)
