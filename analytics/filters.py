@@ -69,6 +69,9 @@ class ExactCharField(forms.CharField):
 
 
 class ZoneField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strip=False, **kwargs)  # a zone name is matched as sent
+
     def to_python(self, value: Any) -> ZoneInfo | None:  # type: ignore[override]
         value = super().to_python(value)
         if not value:
@@ -92,7 +95,8 @@ class DateBoundField(forms.CharField):
         try:
             if len(value) == 10:
                 return date.fromisoformat(value)
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            # RFC 3339 allows a lower-case `t` and `z` as well.
+            return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
         except ValueError:
             raise forms.ValidationError(
                 "must be a date YYYY-MM-DD or an ISO 8601 datetime such as 2025-01-01T12:00:00Z"

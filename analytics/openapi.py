@@ -1,5 +1,7 @@
 """OpenAPI descriptions for the Analytics API: parameters, page envelopes, errors."""
 
+import copy
+import zoneinfo
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -11,6 +13,8 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 
+from analytics.filters import MAX_TAG_FILTERS
+from analytics.pagination import MAX_LIMIT
 from analytics.serializers import (
     CallOut,
     CostGroupOut,
@@ -170,3 +174,74 @@ events_list = extend_schema(
     responses={200: page_of("EventPage", CallOut), **READ_ERRORS},
     tags=["events"],
 )
+
+
+# --- the server's rules for query values, stated in the schema ----------------------------
+# django-filter describes each filter as a bare string; the hook below (run by
+# infraprism.openapi.state_the_rules) replaces each parameter's schema with the rules the views
+# enforce, so that a request valid by the schema is accepted and any other is a 400.
+
+_NO_NUL = r"[^\x00]"
+_CONTROL = r"\x00-\x1f\x7f-\x9f"  # C0, DEL and C1: Unicode category Cc
+# Not empty and not whitespace-only (Python's str.isspace, which is what `\s` matches).
+NOT_BLANK = r"\S"
+TEXT_PATTERN = r"^[^\x00]*[^\x00\s][^\x00]*$"
+SESSION_ID_PATTERN = rf"^[^{_CONTROL}]*[^{_CONTROL}\s][^{_CONTROL}]*$"
+TAG_FILTER_PATTERN = rf"^[^:\x00]{{1,64}}:{_NO_NUL}{{0,256}}$"
+GROUP_BY_PATTERN = rf"^(entity|entity_type|model|provider|session|day|tag:{_NO_NUL}{{1,64}})$"
+# Years 0001 and 9999: a bound there, moved to UTC or made exclusive, leaves the datetime range.
+DATE_PATTERN = r"^(?!0001-|9999-)"
+
+
+def _text(max_length: int, pattern: str = TEXT_PATTERN) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": pattern}
+
+
+def _date_bound() -> dict[str, Any]:
+    return {
+        "type": "string",
+        "anyOf": [{"format": "date"}, {"format": "date-time"}],
+        "pattern": DATE_PATTERN,
+    }
+
+
+QUERY_RULES: dict[str, dict[str, Any]] = {
+    "entity_type": _text(128),
+    "entity_id": _text(128),
+    "model": _text(200),
+    "provider": _text(64),
+    "session_id": _text(256, SESSION_ID_PATTERN),
+    "start_date": _date_bound(),
+    "end_date": _date_bound(),
+    "tz": {"$ref": "#/components/schemas/TimeZone"},
+    "tag": {
+        "type": "array",
+        "maxItems": MAX_TAG_FILTERS,
+        "items": {"type": "string", "pattern": TAG_FILTER_PATTERN},
+    },
+    "min_cost": {"type": "number", "minimum": 0, "maximum": 1e50},
+    "min_turns": {"type": "integer", "minimum": 0},
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    "cursor": {"type": "string", "minLength": 1, "pattern": NOT_BLANK},
+    "group_by": {"type": "string", "pattern": GROUP_BY_PATTERN},
+}
+PATH_RULES = {"session_id": {"type": "string", "pattern": rf"^[^{_CONTROL}]+$"}}
+
+
+def state_query_rules(document: dict[str, Any]) -> None:
+    """Give every Analytics API parameter the schema of the rules its view enforces."""
+    document["components"]["schemas"]["TimeZone"] = {
+        "type": "string",
+        "description": "An IANA time zone name",
+        "enum": sorted(zoneinfo.available_timezones()),
+    }
+    for path, operations in document["paths"].items():
+        if not path.startswith("/v1/analytics/"):
+            continue
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                rules = QUERY_RULES if parameter["in"] == "query" else PATH_RULES
+                if (schema := rules.get(parameter["name"])) is not None:
+                    parameter["schema"] = copy.deepcopy(schema)
+                if parameter["name"] == "tag":
+                    parameter.update(style="form", explode=True)

@@ -134,10 +134,11 @@ class SessionOut(serializers.Serializer):
     tags = serializers.DictField(child=serializers.CharField())
 
 
-class CallOut(serializers.Serializer):
+class SessionCallOut(serializers.Serializer):
+    """A call inside a session's detail: the session id is the detail's own, not repeated."""
+
     event_id = serializers.CharField()
     timestamp = serializers.DateTimeField()
-    session_id = serializers.CharField(allow_null=True)
     model = serializers.CharField()
     provider = serializers.CharField()
     entity_type = serializers.CharField(allow_null=True)
@@ -152,8 +153,14 @@ class CallOut(serializers.Serializer):
     tags = serializers.DictField(child=serializers.CharField())
 
 
+class CallOut(SessionCallOut):
+    """A call in the events list, with the session it belongs to (null: none)."""
+
+    session_id = serializers.CharField(allow_null=True)
+
+
 class SessionDetailOut(SessionOut):
-    calls = CallOut(many=True)
+    calls = SessionCallOut(many=True)
 
 
 class TimelineStepOut(serializers.Serializer):

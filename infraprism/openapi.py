@@ -41,3 +41,14 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An InfraPrism API key: `Authorization: Bearer ip-...`",
         }
+
+
+def state_the_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: the schema states every rule the server enforces
+    (bounds, patterns, lengths, unknown fields refused), so it is the contract it keeps."""
+    from analytics.openapi import state_query_rules  # imports this module
+    from ingestion.openapi import state_event_rules
+
+    state_query_rules(result)
+    state_event_rules(result)
+    return result

@@ -3,10 +3,14 @@
 Validation itself is the compiled msgspec schema (schema.py); these mirror it for /v1/schema.
 """
 
+from typing import Any
+
+from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, inline_serializer
 from rest_framework import serializers
 
 from infraprism.openapi import COMMON_ERRORS, ErrorBody
+from ingestion.schema import INT32_MAX
 from ingestion.validation import MAX_COST_USD
 
 __all__ = ["BODY_ENCODING", "COMMON_ERRORS", "INGEST_ERRORS", "ErrorBody"]
@@ -105,3 +109,79 @@ BatchBadRequest = PolymorphicProxySerializer(
     serializers=[ErrorBody, BatchRejected],
     resource_type_field_name=None,
 )
+
+
+# --- the rules of ingestion/schema.py and validation.py, stated in the schema --------------
+# The serializers above give names, types and descriptions; the hook below (run by
+# infraprism.openapi.state_the_rules) adds what msgspec and the hand-written checks enforce.
+# Not expressible in OpenAPI 3.0 and said in words: a timestamp from 2000-01-01 to 5 minutes
+# after receipt, and tag keys of 1-64 characters without NUL (docs/decisions.md).
+
+_NO_NUL = r"^[^\x00]*$"
+_NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    # Null is read as "left out" for every optional field.
+    return {**schema, "nullable": True}
+
+
+def _event_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    def text(name: str, pattern: str = _NO_NUL) -> dict[str, Any]:
+        return {**properties[name], "pattern": pattern}
+
+    count = {"type": "integer", "minimum": 0, "maximum": INT32_MAX}
+    return {
+        "event_id": _nullable(text("event_id")),
+        "timestamp": _nullable(properties["timestamp"]),
+        "model": text("model"),
+        "provider": _nullable(text("provider")),
+        "entity_type": _nullable(text("entity_type")),
+        "entity_id": _nullable(text("entity_id")),
+        "session_id": _nullable(text("session_id", _NO_CONTROL)),
+        "input_tokens": _nullable(count),
+        "output_tokens": _nullable(count),
+        "cached_input_tokens": _nullable(count),
+        "cost": _nullable(properties["cost"]),
+        "latency_ms": _nullable(count),
+        "status": _nullable({"type": "string", "enum": ["success", "error", None]}),
+        "tags": _nullable(
+            {
+                "type": "object",
+                "maxProperties": 50,
+                "additionalProperties": {"type": "string", "maxLength": 256, "pattern": _NO_NUL},
+                "description": "At most 50 tags; keys 1-64 characters, values 0-256, no NUL.",
+            }
+        ),
+    }
+
+
+# entity_type and entity_id: both (as strings) or neither (absent or null).
+_ENTITY_BOTH_OR_NEITHER = [
+    {
+        "required": ["entity_type", "entity_id"],
+        "properties": {"entity_type": {"type": "string"}, "entity_id": {"type": "string"}},
+    },
+    {
+        "properties": {
+            "entity_type": {"nullable": True, "enum": [None]},
+            "entity_id": {"nullable": True, "enum": [None]},
+        }
+    },
+]
+
+
+def state_event_rules(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    event = schemas["EventRequestRequest"]
+    event["properties"] = _event_properties(event["properties"])
+    event["additionalProperties"] = False
+    event["anyOf"] = _ENTITY_BOTH_OR_NEITHER
+    event["description"] = (
+        "One call. Unknown fields are refused; null is read as a field left out. "
+        "entity_type and entity_id come together or not at all. timestamp: from "
+        "2000-01-01T00:00:00Z to 5 minutes after receipt."
+    )
+    batch = schemas["BatchRequestRequest"]
+    batch["additionalProperties"] = False
+    batch["properties"]["events"]["maxItems"] = settings.MAX_BATCH_EVENTS
