@@ -206,6 +206,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
+    # The schema states every rule the server enforces (docs/decisions.md).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "infraprism.openapi.state_the_rules",
+    ],
 }
 
 # --- Dashboard: members sign in with Django's auth views -------------------------------------
