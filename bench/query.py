@@ -83,6 +83,11 @@ def endpoints(sessions: int, entities: int) -> list[Endpoint]:
     def page_metrics(rng: random.Random) -> str:
         return f"/o/{SLUG}/metrics/?" + urlencode(month)
 
+    def page_histograms(rng: random.Random) -> str:
+        # The fragment the metrics page loads next, with the page's own p95 edges (bench data).
+        edges = {"p95_cost": "0.01450882", "p95_turns": "10.0"}
+        return f"/o/{SLUG}/metrics/histograms/?" + urlencode({**month, **edges})
+
     return [
         Endpoint("query_seed_sessions_p95_ms", "sessions: customer + start_date", 25, seed),
         Endpoint("query_tag_sessions_p95_ms", "sessions: tag=feature:X", 25, tagged),
@@ -96,6 +101,7 @@ def endpoints(sessions: int, entities: int) -> list[Endpoint]:
         Endpoint("page_sessions_seed_p95_ms", "page: sessions customer+date", 300, page_seed, True),
         Endpoint("page_session_detail_p95_ms", "page: session details", 300, page_detail, True),
         Endpoint("page_metrics_p95_ms", "page: metrics, 30 days", 300, page_metrics, True),
+        Endpoint("page_histograms_p95_ms", "page: metrics histograms", 300, page_histograms, True),
     ]
 
 
@@ -132,7 +138,7 @@ def capture_sql(key: str, urls: list[str], cookie: str | None = None) -> list[li
             [
                 q["sql"]
                 for q in ctx.captured_queries
-                if q["sql"].lstrip().upper().startswith("SELECT")
+                if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))
             ]
         )
     return captured
@@ -153,6 +159,101 @@ def time_sql(statements: list[list[str]], reps: int) -> list[float]:
                 cur.fetchall()
             timings.append(time.perf_counter() - started)
     return timings
+
+
+def metrics_sql_variants(org_id: int) -> dict[str, list[str]]:
+    """The metrics page's SQL written by hand: as the product ran it before (four statements
+    for the numbers and series, forty FILTER counts for the histograms) and now (two
+    statements; width_bucket histograms). Same 30-day range as the endpoints above."""
+    start = common.data_start().date()
+    end = start + timedelta(days=common.DATA_DAYS)
+    where = (
+        f"organization_id = {org_id} AND last_seen >= '{start.isoformat()}T00:00:00+00' "
+        f"AND first_seen < '{end.isoformat()}T00:00:00+00'"
+    )
+    table = "llm_sessions_session"
+    fractions = "ARRAY[0.499995, 0.500005, 0.949995, 0.950005]::float8[]"
+    day = "(first_seen AT TIME ZONE 'UTC')::date"
+    cost_edges = [i * 1_000_000 for i in range(16)]
+    filters = (
+        ", ".join(
+            f"count(*) FILTER (WHERE total_cost_nanos >= {low} AND total_cost_nanos < {low + 1_000_000})"
+            for low in cost_edges[:-1]
+        )
+        + ", "
+        + ", ".join(
+            f"count(*) FILTER (WHERE turn_count >= {low} AND turn_count < {low + 1})"
+            for low in range(11)
+        )
+    )
+    cost_array = "'{" + ",".join(map(str, cost_edges)) + "}'::numeric[]"
+    turn_array = "'{" + ",".join(map(str, range(12))) + "}'::bigint[]"
+    return {
+        "before: totals, 2 percentile sorts, series (4 statements)": [
+            f"SELECT count(id), sum(total_cost_nanos), avg(turn_count), max(total_cost_nanos) "
+            f"FROM {table} WHERE {where}",
+            f"SELECT percentile_disc({fractions}) WITHIN GROUP (ORDER BY total_cost_nanos) "
+            f"FROM {table} WHERE {where}",
+            f"SELECT percentile_disc({fractions}) WITHIN GROUP (ORDER BY turn_count) "
+            f"FROM {table} WHERE {where}",
+            f"SELECT {day}, count(id), sum(total_cost_nanos), avg(turn_count) FROM {table} "
+            f"WHERE {where} GROUP BY 1 ORDER BY 1",
+        ],
+        "now: series+totals scan, both percentiles (2 statements)": [
+            f"SELECT {day}, count(id), sum(total_cost_nanos), sum(turn_count), "
+            f"max(total_cost_nanos) FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1",
+            f"SELECT percentile_disc({fractions}) WITHIN GROUP (ORDER BY total_cost_nanos), "
+            f"percentile_disc({fractions}) WITHIN GROUP (ORDER BY turn_count) "
+            f"FROM {table} WHERE {where}",
+        ],
+        "histograms before: 37 FILTER counts": [f"SELECT {filters} FROM {table} WHERE {where}"],
+        "histograms now: width_bucket, one hash aggregate": [
+            f"SELECT width_bucket(total_cost_nanos, {cost_array}), "
+            f"width_bucket(turn_count, {turn_array}), count(*) FROM {table} WHERE {where} "
+            "GROUP BY 1, 2"
+        ],
+    }
+
+
+PLAIN_FIRST_INDEX = (
+    "CREATE INDEX session_org_first ON llm_sessions_session (organization_id, first_seen, id)"
+)
+
+
+def compare_metrics_sql(org_id: int, reps: int) -> list[list[Any]]:
+    """Each variant `reps` times, interleaved, with the covering index (now) and, inside a
+    rolled-back transaction, with the plain session_org_first of before."""
+    from django.conf import settings
+
+    options = settings.DATABASES["default"].get("OPTIONS", {}).get("options", "")
+    variants = metrics_sql_variants(org_id)
+    rows = []
+    with common.connect(autocommit=False, options=options) as conn, conn.cursor() as cur:
+        for index_name, swap in (("covering", False), ("plain (before)", True)):
+            if swap:
+                cur.execute("DROP INDEX session_org_first")
+                cur.execute(PLAIN_FIRST_INDEX)
+                cur.execute("ANALYZE llm_sessions_session")
+            timings: dict[str, list[float]] = {name: [] for name in variants}
+            for _ in range(reps):
+                for name, statements in variants.items():
+                    started = time.perf_counter()
+                    for statement in statements:
+                        cur.execute(statement.encode())
+                        cur.fetchall()
+                    timings[name].append(time.perf_counter() - started)
+            for name, seconds in timings.items():
+                rows.append(
+                    [
+                        name,
+                        index_name,
+                        len(variants[name]),
+                        common.ms(common.percentile(seconds, 50)),
+                        common.ms(common.percentile(seconds, 95)),
+                    ]
+                )
+            conn.rollback()
+    return rows
 
 
 def reusable(events: int) -> bool:
@@ -239,12 +340,18 @@ def main() -> int:
     parser.add_argument(
         "--only", default="", help="comma-separated substrings of endpoint names to run"
     )
+    parser.add_argument(
+        "--compare-reps",
+        type=int,
+        default=30,
+        help="runs of the metrics SQL before/after comparison (0: skip it)",
+    )
     args = parser.parse_args()
 
     if args.reuse_data and reusable(args.events):
-        _, key, cookie = reuse()
+        org_id, key, cookie = reuse()
     else:
-        _, key, cookie = build(args)
+        org_id, key, cookie = build(args)
 
     rng = random.Random(11)
     rows: list[list[Any]] = []
@@ -318,6 +425,13 @@ def main() -> int:
     print(" SQL = the captured statements of the request, auth lookup included, run by psycopg)")
     for failure in failures:
         print("  problem:", failure)
+    if args.compare_reps:
+        print()
+        print(f"metrics page SQL by hand, before vs now ({args.compare_reps} interleaved runs):")
+        common.print_table(
+            ["statements", "session_org_first", "queries", "p50", "p95"],
+            compare_metrics_sql(org_id, args.compare_reps),
+        )
     summary.print()
     return 1 if failures else 0
 
