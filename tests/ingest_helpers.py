@@ -2,8 +2,16 @@
 
 from typing import Any
 
+from tests.factories import event
+
 EVENTS = "/v1/events"
 BATCH = "/v1/events/batch"
+
+
+def client_event(**fields: Any) -> dict[str, Any]:
+    """A valid event as a client sends it: priced by the client (cost 0.001), no event_id
+    unless given (the server assigns one); any field may be overridden."""
+    return event(**{"event_id": None, "cost": 0.001, **fields})
 
 
 def post_raw(client: Any, path: str, raw: bytes, **extra: Any) -> Any:

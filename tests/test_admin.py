@@ -12,10 +12,11 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from infraprism.models import ApiKey, Organization
+from tests.factories import event
 
 MakeKey = Callable[..., tuple[ApiKey, str]]
 KEY_RE = re.compile(r"ip-[A-Za-z0-9_-]{32,}")
-EVENT = {"model": "gpt-4o", "cost": 0.01}
+EVENT = event(None, cost=0.01)
 ADD_URL = "/admin/infraprism/apikey/add/"
 CHANGELIST_URL = "/admin/infraprism/apikey/"
 

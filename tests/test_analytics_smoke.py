@@ -1,5 +1,7 @@
 import uuid
 
+from tests.factories import event
+
 
 def _ingest(client, events):
     r = client.post_json("/v1/events/batch", {"events": events})
@@ -10,17 +12,16 @@ def _ingest(client, events):
 def test_sessions_endpoints_answer(client, rollup):
     sid = "acme-corp:conv/1 é"
     events = [
-        {
-            "model": "gpt-4o",
-            "session_id": sid,
-            "entity_type": "customer",
-            "entity_id": "acme-corp",
-            "timestamp": f"2025-01-02T10:00:0{i}Z",
-            "input_tokens": 100,
-            "output_tokens": 10,
-            "tags": {"feature": "chatbot"},
-            "event_id": str(uuid.uuid4()),
-        }
+        event(
+            str(uuid.uuid4()),
+            session_id=sid,
+            entity_type="customer",
+            entity_id="acme-corp",
+            timestamp=f"2025-01-02T10:00:0{i}Z",
+            input_tokens=100,
+            output_tokens=10,
+            tags={"feature": "chatbot"},
+        )
         for i in range(3)
     ]
     _ingest(client, events)

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from infraprism.models import ApiKey, Organization
 from infraprism.selectors import api_key_for_plaintext
+from tests.factories import event
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,7 @@ def test_revoking_evicts_at_once(org: Organization, make_key: Any) -> None:
     api_key, plaintext = make_key(org)
     http = APIClient()
     http.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
-    assert http.post("/v1/events", {"model": "gpt-4o"}, format="json").status_code == 202
+    assert http.post("/v1/events", event(None), format="json").status_code == 202
     call_command("revoke_api_key", api_key.prefix, stdout=io.StringIO())
-    assert http.post("/v1/events", {"model": "gpt-4o"}, format="json").status_code == 401
+    assert http.post("/v1/events", event(None), format="json").status_code == 401
     assert ApiKey.objects.get(pk=api_key.pk).revoked_at is not None

@@ -23,9 +23,10 @@ from infraprism.services import (
     parse_scopes,
 )
 from tests.conftest import KeyClient
+from tests.factories import event
 
 MakeKey = Callable[..., tuple[ApiKey, str]]
-EVENT = {"model": "gpt-4o", "cost": 0.01}
+EVENT = event(None, cost=0.01)
 URL_SAFE_KEY = re.compile(r"^ip-[A-Za-z0-9_-]{32,}$")
 
 

@@ -13,9 +13,10 @@ from infraprism.models import ApiKey, Organization
 from infraprism.services import api_key_revoke
 from ingestion.models import Event
 from tests.conftest import KeyClient
+from tests.factories import event
 
 MakeKey = Callable[..., tuple[ApiKey, str]]
-EVENT = {"model": "gpt-4o", "cost": 0.01}
+EVENT = event(None, cost=0.01)
 URL = "/v1/events"
 
 

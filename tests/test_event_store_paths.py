@@ -3,18 +3,18 @@
 from ingestion.event_store import SMALL_BATCH
 from ingestion.models import Event
 from sessions.models import PendingRollup
+from tests.factories import event
 
 
 def _events(prefix, count):
     return [
-        {
-            "event_id": f"{prefix}-{i}",
-            "model": "gpt-4o",
-            "cost": 0.000001 * (i + 1),
-            "session_id": f"{prefix}-s{i % 3}" if i % 4 else None,
-            "tags": {"n": str(i)},
-            "timestamp": "2025-03-01T10:00:00+02:00",
-        }
+        event(
+            f"{prefix}-{i}",
+            cost=0.000001 * (i + 1),
+            session_id=f"{prefix}-s{i % 3}" if i % 4 else None,
+            tags={"n": str(i)},
+            timestamp="2025-03-01T10:00:00+02:00",
+        )
         for i in range(count)
     ]
 

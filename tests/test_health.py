@@ -65,24 +65,12 @@ def test_probes_ignore_authorization_headers(settings: Any) -> None:
     assert client.get("/readyz").status_code == 200
 
 
-DATABASE_DOWN_PROBE = """
-import json, os
-os.environ["DJANGO_SETTINGS_MODULE"] = "infraprism.settings"
-import django
-django.setup()
-from django.test import Client
-for path in ["/healthz", "/readyz"]:
-    response = Client().get(path)
-    print(json.dumps({"path": path, "status": response.status_code, "body": response.json()}))
-"""
-
-
 def test_readyz_503_names_the_database_when_it_is_down() -> None:
     # A fresh process whose database is a closed port (the test database stays untouched).
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(DATABASE_URL="postgres://postgres@127.0.0.1:1/nowhere", ALLOWED_HOSTS="testserver")
     result = subprocess.run(
-        [sys.executable, "-c", DATABASE_DOWN_PROBE],
+        [sys.executable, "-m", "tests.probes", "readiness"],
         cwd=django_settings.BASE_DIR,
         env=env,
         capture_output=True,

@@ -10,13 +10,9 @@ from infraprism.models import Organization
 from ingestion.models import Event
 from sessions.models import PendingRollup
 from tests.conftest import KeyClient
-from tests.ingest_helpers import BATCH, EVENTS
+from tests.ingest_helpers import BATCH, EVENTS, client_event
 
 pytestmark = pytest.mark.django_db
-
-
-def event(**fields: Any) -> dict[str, Any]:
-    return {"model": "gpt-4o", "cost": 0.001, **fields}
 
 
 def stored(organization: Organization, event_id: str) -> dict[str, Any]:
@@ -41,7 +37,7 @@ def test_repeated_event_id_is_a_duplicate_and_changes_nothing(client: KeyClient)
         "entity_id": "acme",
         "input_tokens": 10,
         "tags": {"a": "1"},
-        **event(),
+        **client_event(),
     }
     response = client.post_json(EVENTS, first)
     assert response.status_code == 202
@@ -70,10 +66,10 @@ def test_repeated_event_id_is_a_duplicate_and_changes_nothing(client: KeyClient)
 
 
 def test_repeated_event_id_in_a_batch_is_counted_as_duplicate(client: KeyClient) -> None:
-    assert client.post_json(EVENTS, event(event_id="old", session_id="s")).status_code == 202
+    assert client.post_json(EVENTS, client_event(event_id="old", session_id="s")).status_code == 202
     before = stored(client.organization, "old")
     response = client.post_json(
-        BATCH, {"events": [event(event_id="old", cost=9.99), event(event_id="new")]}
+        BATCH, {"events": [client_event(event_id="old", cost=9.99), client_event(event_id="new")]}
     )
     assert response.status_code == 202, response.content
     assert response.json() == {"accepted": 2, "duplicates": 1, "rejected": 0, "errors": []}
@@ -83,10 +79,10 @@ def test_repeated_event_id_in_a_batch_is_counted_as_duplicate(client: KeyClient)
 
 def test_duplicates_within_one_batch_store_the_first(client: KeyClient) -> None:
     events = [
-        event(event_id="a", cost=1, session_id="s"),
-        event(event_id="b"),
-        event(event_id="a", cost=2, session_id="s"),
-        event(event_id="a", cost=3, session_id="other"),
+        client_event(event_id="a", cost=1, session_id="s"),
+        client_event(event_id="b"),
+        client_event(event_id="a", cost=2, session_id="s"),
+        client_event(event_id="a", cost=3, session_id="other"),
     ]
     response = client.post_json(BATCH, {"events": events})
     assert response.status_code == 202, response.content
@@ -98,11 +94,11 @@ def test_duplicates_within_one_batch_store_the_first(client: KeyClient) -> None:
 
 
 def test_duplicates_across_batches(client: KeyClient) -> None:
-    first = [event(event_id=f"e-{i}") for i in range(10)]
+    first = [client_event(event_id=f"e-{i}") for i in range(10)]
     response = client.post_json(BATCH, {"events": first})
     assert response.json() == {"accepted": 10, "duplicates": 0, "rejected": 0, "errors": []}
     # Half replayed, half new, plus a bad item that is neither.
-    second = [event(event_id=f"e-{i}") for i in range(5, 15)] + [{"event_id": "e-0"}]
+    second = [client_event(event_id=f"e-{i}") for i in range(5, 15)] + [{"event_id": "e-0"}]
     response = client.post_json(BATCH, {"events": second})
     assert response.status_code == 207, response.content
     body = response.json()
@@ -115,16 +111,20 @@ def test_duplicates_across_batches(client: KeyClient) -> None:
 
 
 def test_single_then_batch_then_single_agree_on_duplicates(client: KeyClient) -> None:
-    assert client.post_json(BATCH, {"events": [event(event_id="x")]}).json()["duplicates"] == 0
-    assert client.post_json(EVENTS, event(event_id="x")).json()["duplicate"] is True
-    assert client.post_json(BATCH, {"events": [event(event_id="x")]}).json()["duplicates"] == 1
+    assert (
+        client.post_json(BATCH, {"events": [client_event(event_id="x")]}).json()["duplicates"] == 0
+    )
+    assert client.post_json(EVENTS, client_event(event_id="x")).json()["duplicate"] is True
+    assert (
+        client.post_json(BATCH, {"events": [client_event(event_id="x")]}).json()["duplicates"] == 1
+    )
 
 
 def test_same_event_id_in_two_organizations_is_two_events(
     client: KeyClient, other_client: KeyClient
 ) -> None:
-    mine = client.post_json(EVENTS, event(event_id="shared", cost=1, session_id="s"))
-    theirs = other_client.post_json(EVENTS, event(event_id="shared", cost=2, session_id="s"))
+    mine = client.post_json(EVENTS, client_event(event_id="shared", cost=1, session_id="s"))
+    theirs = other_client.post_json(EVENTS, client_event(event_id="shared", cost=2, session_id="s"))
     assert mine.json() == {"event_id": "shared", "duplicate": False}
     assert theirs.json() == {"event_id": "shared", "duplicate": False}
     assert stored(client.organization, "shared")["cost_nanos"] == 1_000_000_000
@@ -132,13 +132,16 @@ def test_same_event_id_in_two_organizations_is_two_events(
     assert len(pending_event_pks(client.organization)) == 1
     assert len(pending_event_pks(other_client.organization)) == 1
     # And each stays idempotent within its own organization.
-    assert other_client.post_json(EVENTS, event(event_id="shared")).json()["duplicate"] is True
+    assert (
+        other_client.post_json(EVENTS, client_event(event_id="shared")).json()["duplicate"] is True
+    )
     assert Event.objects.count() == 2
 
 
 def test_a_1000_event_batch_is_accepted_in_one_request(client: KeyClient) -> None:
     events = [
-        event(event_id=f"bulk-{i}", session_id=f"s-{i % 7}" if i % 2 else None) for i in range(1000)
+        client_event(event_id=f"bulk-{i}", session_id=f"s-{i % 7}" if i % 2 else None)
+        for i in range(1000)
     ]
     for item in events:
         if item["session_id"] is None:
@@ -160,23 +163,23 @@ def test_a_1000_event_batch_is_accepted_in_one_request(client: KeyClient) -> Non
 def test_pending_rollup_rows_exactly_once_per_new_session_event(
     client: KeyClient, client_for: Callable[..., KeyClient]
 ) -> None:
-    client.post_json(EVENTS, event(event_id="s1", session_id="conv"))
-    client.post_json(EVENTS, event(event_id="no-session"))
+    client.post_json(EVENTS, client_event(event_id="s1", session_id="conv"))
+    client.post_json(EVENTS, client_event(event_id="no-session"))
     client.post_json(
         BATCH,
         {
             "events": [
-                event(event_id="s1", session_id="conv"),  # duplicate
-                event(event_id="s2", session_id="conv"),
-                event(event_id="s2", session_id="conv"),  # duplicate in the batch
-                event(event_id="no-session-2"),
+                client_event(event_id="s1", session_id="conv"),  # duplicate
+                client_event(event_id="s2", session_id="conv"),
+                client_event(event_id="s2", session_id="conv"),  # duplicate in the batch
+                client_event(event_id="no-session-2"),
                 {"event_id": "rejected", "session_id": "conv"},  # no model
             ]
         },
     )
-    client.post_json(EVENTS, event(event_id="s1", session_id="conv"))  # duplicate again
+    client.post_json(EVENTS, client_event(event_id="s1", session_id="conv"))  # duplicate again
     # A second key of the same organization sees the same events.
-    client_for(client.organization).post_json(BATCH, {"events": [event(event_id="s2")]})
+    client_for(client.organization).post_json(BATCH, {"events": [client_event(event_id="s2")]})
 
     session_pks = sorted(
         Event.objects.filter(event_id__in=["s1", "s2"]).values_list("pk", flat=True)

@@ -17,7 +17,8 @@ from infraprism import redis_client
 from ingestion.models import Event
 from sessions.models import PendingRollup, Session
 from tests.conftest import KeyClient
-from tests.ingest_helpers import BATCH, EVENTS, json_error_body
+from tests.ingest_helpers import BATCH, EVENTS, client_event, json_error_body
+from tests.waiting import sleep_into_fresh_window
 
 pytestmark = pytest.mark.django_db
 
@@ -52,17 +53,6 @@ def redis_down(settings: Any) -> None:
     settings.ROLLUP_IN_PROCESS = False
 
 
-def event(**fields: Any) -> dict[str, Any]:
-    return {"model": "gpt-4o", "cost": 0.001, **fields}
-
-
-def _fresh_rate_window(period: int = 60, margin: float = 5.0) -> None:
-    """Wait out the last seconds of a fixed window so a test's requests share one window."""
-    left = period - time.time() % period
-    if left < margin:
-        time.sleep(left + 0.05)
-
-
 # --- Redis down: ingestion carries on -------------------------------------------------------
 
 
@@ -73,7 +63,7 @@ def test_single_event_is_accepted_and_durable_while_redis_is_down(
     rollup: Callable[[], Any],
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = client.post_json(EVENTS, event(event_id="e-1", session_id="s-1"))
+        response = client.post_json(EVENTS, client_event(event_id="e-1", session_id="s-1"))
     assert response.status_code == 202, response.content
     assert response.json() == {"event_id": "e-1", "duplicate": False}
     assert len(callbacks) == 1, "the rollup was not scheduled after commit"
@@ -96,7 +86,7 @@ def test_batches_keep_being_accepted_during_the_back_off(
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        first = client.post_json(BATCH, {"events": [event(event_id="a", session_id="s")]})
+        first = client.post_json(BATCH, {"events": [client_event(event_id="a", session_id="s")]})
     assert first.status_code == 202, first.content
     down_until = redis_client._down_until
     assert down_until > 0
@@ -104,9 +94,15 @@ def test_batches_keep_being_accepted_during_the_back_off(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         second = client.post_json(
             BATCH,
-            {"events": [event(event_id="b", session_id="s"), event(event_id="c"), event()]},
+            {
+                "events": [
+                    client_event(event_id="b", session_id="s"),
+                    client_event(event_id="c"),
+                    client_event(),
+                ]
+            },
         )
-        single = client.post_json(EVENTS, event(event_id="d", session_id="t"))
+        single = client.post_json(EVENTS, client_event(event_id="d", session_id="t"))
     assert second.status_code == 202, second.content
     assert second.json()["accepted"] == 3
     assert single.status_code == 202, single.content
@@ -129,7 +125,7 @@ def test_duplicates_while_redis_is_down_add_no_rollup_work(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(3):
-            response = client.post_json(EVENTS, event(event_id="same", session_id="s"))
+            response = client.post_json(EVENTS, client_event(event_id="same", session_id="s"))
             assert response.status_code == 202, response.content
     assert Event.objects.count() == 1
     assert PendingRollup.objects.count() == 1
@@ -142,11 +138,14 @@ def test_fourth_request_in_the_window_is_429_with_retry_after(
     client: KeyClient, settings: Any
 ) -> None:
     settings.INGEST_RATE_LIMIT = "3/min"
-    _fresh_rate_window()
+    sleep_into_fresh_window(60, min_left=5)  # the test's requests share one 60 s window
     for i in range(3):
-        response = client.post_json(EVENTS, event(event_id=f"ok-{i}"))
+        response = client.post_json(EVENTS, client_event(event_id=f"ok-{i}"))
         assert response.status_code == 202, response.content
-    for path, body in ((EVENTS, event(event_id="over")), (BATCH, {"events": [event()]})):
+    for path, body in (
+        (EVENTS, client_event(event_id="over")),
+        (BATCH, {"events": [client_event()]}),
+    ):
         response = client.post_json(path, body)
         error = json_error_body(response, 429)
         assert error["error"] == "rate_limited"
@@ -163,23 +162,23 @@ def test_rate_limit_is_per_key(
     settings: Any,
 ) -> None:
     settings.INGEST_RATE_LIMIT = "3/min"
-    _fresh_rate_window()
+    sleep_into_fresh_window(60, min_left=5)  # the test's requests share one 60 s window
     for _ in range(3):
-        assert client.post_json(EVENTS, event()).status_code == 202
-    assert client.post_json(EVENTS, event()).status_code == 429
+        assert client.post_json(EVENTS, client_event()).status_code == 202
+    assert client.post_json(EVENTS, client_event()).status_code == 429
     # A second key of the same organization, and another organization's key, are unaffected.
     same_org_key = client_for(client.organization)
     for _ in range(3):
-        assert same_org_key.post_json(EVENTS, event()).status_code == 202
-        assert other_client.post_json(EVENTS, event()).status_code == 202
-    assert same_org_key.post_json(EVENTS, event()).status_code == 429
+        assert same_org_key.post_json(EVENTS, client_event()).status_code == 202
+        assert other_client.post_json(EVENTS, client_event()).status_code == 202
+    assert same_org_key.post_json(EVENTS, client_event()).status_code == 429
     assert Event.objects.count() == 9
 
 
 def test_rate_limit_off_means_no_limit(client: KeyClient, settings: Any) -> None:
     settings.INGEST_RATE_LIMIT = "off"
     for _ in range(10):
-        assert client.post_json(EVENTS, event()).status_code == 202
+        assert client.post_json(EVENTS, client_event()).status_code == 202
 
 
 def test_rate_limiter_fails_open_when_its_cache_is_down(client: KeyClient, settings: Any) -> None:
@@ -187,7 +186,7 @@ def test_rate_limiter_fails_open_when_its_cache_is_down(client: KeyClient, setti
     # Inside the test so the override is gone before the fixtures clear the real cache.
     with override_settings(CACHES=CLOSED_CACHE):
         for i in range(6):
-            response = client.post_json(EVENTS, event(event_id=f"open-{i}"))
+            response = client.post_json(EVENTS, client_event(event_id=f"open-{i}"))
             assert response.status_code == 202, response.content
     assert Event.objects.count() == 6
 
@@ -205,7 +204,7 @@ def test_everything_redis_down_with_rate_limits_on(
     ):
         for i in range(5):
             response = client.post_json(
-                BATCH, {"events": [event(event_id=f"e-{i}", session_id=f"s-{i}")]}
+                BATCH, {"events": [client_event(event_id=f"e-{i}", session_id=f"s-{i}")]}
             )
             assert response.status_code == 202, response.content
     assert Event.objects.count() == 5

@@ -16,6 +16,7 @@ from tests.ingest_helpers import (
     EVENTS,
     assert_field_error,
     assert_plain_reasons,
+    client_event,
     json_error_body,
     named_fields,
     post_raw,
@@ -34,10 +35,6 @@ STRING_BOUNDS = [
 ]
 # The other half of the entity pair, so a length test only breaks the length rule.
 PARTNER = {"entity_type": {"entity_id": "e-1"}, "entity_id": {"entity_type": "customer"}}
-
-
-def event(**fields: Any) -> dict[str, Any]:
-    return {"model": "gpt-4o", "cost": 0.001, **fields}
 
 
 def reject(client: KeyClient, body: Any, field: str) -> dict[str, Any]:
@@ -64,7 +61,7 @@ def test_string_fields_accept_their_shortest_and_longest_values(
 ) -> None:
     for length in (shortest, longest):
         value = "x" * length
-        stored = accept(client, event(**{field: value, **PARTNER.get(field, {})}))
+        stored = accept(client, client_event(**{field: value, **PARTNER.get(field, {})}))
         assert getattr(stored, field) == value
 
 
@@ -72,7 +69,9 @@ def test_string_fields_accept_their_shortest_and_longest_values(
 def test_string_fields_reject_one_over_the_maximum(
     client: KeyClient, field: str, shortest: int, longest: int
 ) -> None:
-    body = reject(client, event(**{field: "x" * (longest + 1), **PARTNER.get(field, {})}), field)
+    body = reject(
+        client, client_event(**{field: "x" * (longest + 1), **PARTNER.get(field, {})}), field
+    )
     assert str(longest) in body["errors"][field][0]
 
 
@@ -80,15 +79,15 @@ def test_string_fields_reject_one_over_the_maximum(
 def test_string_fields_with_a_minimum_reject_the_empty_string(
     client: KeyClient, field: str
 ) -> None:
-    body = reject(client, event(**{field: "", **PARTNER.get(field, {})}), field)
+    body = reject(client, client_event(**{field: "", **PARTNER.get(field, {})}), field)
     assert "empty" in body["errors"][field][0]
 
 
 def test_lengths_count_characters_not_bytes(client: KeyClient) -> None:
     # 128 four-byte characters are 128 characters: accepted; 129 are not.
-    stored = accept(client, event(event_id="🚀" * 128))
+    stored = accept(client, client_event(event_id="🚀" * 128))
     assert stored.event_id == "🚀" * 128
-    assert_field_error(client.post_json(EVENTS, event(event_id="🚀" * 129)), "event_id")
+    assert_field_error(client.post_json(EVENTS, client_event(event_id="🚀" * 129)), "event_id")
 
 
 @pytest.mark.parametrize(
@@ -111,14 +110,14 @@ def test_lengths_count_characters_not_bytes(client: KeyClient) -> None:
     ],
 )
 def test_wrong_types_are_rejected(client: KeyClient, field: str, value: Any) -> None:
-    reject(client, event(**{field: value}), field)
+    reject(client, client_event(**{field: value}), field)
 
 
 @pytest.mark.parametrize(
     ("field", "partner"), [("entity_type", "entity_id"), ("entity_id", "entity_type")]
 )
 def test_entity_fields_must_be_strings(client: KeyClient, field: str, partner: str) -> None:
-    reject(client, event(**{field: 7, partner: "x"}), field)
+    reject(client, client_event(**{field: 7, partner: "x"}), field)
 
 
 def test_missing_model_is_rejected(client: KeyClient) -> None:
@@ -145,34 +144,34 @@ def test_every_bad_field_is_reported_at_once(client: KeyClient) -> None:
 
 
 def test_naive_timestamp_is_rejected(client: KeyClient) -> None:
-    body = reject(client, event(timestamp="2024-06-01T12:00:00"), "timestamp")
+    body = reject(client, client_event(timestamp="2024-06-01T12:00:00"), "timestamp")
     assert "offset" in body["errors"]["timestamp"][0]
 
 
 def test_timestamp_more_than_five_minutes_ahead_is_rejected(client: KeyClient) -> None:
     ahead = datetime.now(UTC) + timedelta(minutes=6)
-    body = reject(client, event(timestamp=ahead.isoformat()), "timestamp")
+    body = reject(client, client_event(timestamp=ahead.isoformat()), "timestamp")
     assert "future" in body["errors"]["timestamp"][0]
 
 
 def test_timestamp_slightly_ahead_is_clock_skew_and_accepted(client: KeyClient) -> None:
     ahead = datetime.now(UTC) + timedelta(minutes=4)
-    stored = accept(client, event(timestamp=ahead.isoformat()))
+    stored = accept(client, client_event(timestamp=ahead.isoformat()))
     assert abs(stored.timestamp - ahead) < timedelta(milliseconds=1)
 
 
 def test_timestamp_defaults_to_receipt_time(client: KeyClient) -> None:
     before = datetime.now(UTC)
-    stored = accept(client, event())
+    stored = accept(client, client_event())
     after = datetime.now(UTC)
     assert before <= stored.timestamp <= after
     assert stored.timestamp == stored.received_at
 
 
 def test_timestamp_with_an_offset_is_stored_as_that_instant(client: KeyClient) -> None:
-    stored = accept(client, event(timestamp="2024-06-01T12:00:00+02:00"))
+    stored = accept(client, client_event(timestamp="2024-06-01T12:00:00+02:00"))
     assert stored.timestamp == datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
-    stored = accept(client, event(timestamp="2024-06-01T12:00:00.250Z"))
+    stored = accept(client, client_event(timestamp="2024-06-01T12:00:00.250Z"))
     assert stored.timestamp == datetime(2024, 6, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
 
@@ -180,19 +179,19 @@ def test_timestamp_with_an_offset_is_stored_as_that_instant(client: KeyClient) -
 
 
 def test_entity_type_without_entity_id_is_rejected(client: KeyClient) -> None:
-    body = reject(client, event(entity_type="customer"), "entity_id")
+    body = reject(client, client_event(entity_type="customer"), "entity_id")
     assert "together" in body["errors"]["entity_id"][0]
 
 
 def test_entity_id_without_entity_type_is_rejected(client: KeyClient) -> None:
-    body = reject(client, event(entity_id="acme"), "entity_type")
+    body = reject(client, client_event(entity_id="acme"), "entity_type")
     assert "together" in body["errors"]["entity_type"][0]
 
 
 def test_entity_pair_is_stored(client: KeyClient) -> None:
-    stored = accept(client, event(entity_type="customer", entity_id="acme"))
+    stored = accept(client, client_event(entity_type="customer", entity_id="acme"))
     assert (stored.entity_type, stored.entity_id) == ("customer", "acme")
-    stored = accept(client, event())
+    stored = accept(client, client_event())
     assert (stored.entity_type, stored.entity_id) == (None, None)
 
 
@@ -201,13 +200,13 @@ def test_entity_pair_is_stored(client: KeyClient) -> None:
     ["a\nb", "tab\there", "\r", "bell\x07", "unit\x1f", "del\x7f", "nul\x00", "c1\x85", "c1\x9f"],
 )
 def test_control_characters_in_session_id_are_rejected(client: KeyClient, session_id: str) -> None:
-    body = reject(client, event(session_id=session_id), "session_id")
+    body = reject(client, client_event(session_id=session_id), "session_id")
     assert "control" in body["errors"]["session_id"][0]
 
 
 def test_session_id_with_punctuation_and_unicode_is_accepted(client: KeyClient) -> None:
     session_id = "conv/2024 #1?x=y&z=%20 — ünïcödé 会话 🚀"
-    assert accept(client, event(session_id=session_id)).session_id == session_id
+    assert accept(client, client_event(session_id=session_id)).session_id == session_id
 
 
 # --- tags -----------------------------------------------------------------------------------
@@ -218,7 +217,7 @@ def test_tags_at_their_limits_are_accepted(client: KeyClient) -> None:
     tags["k" * 64] = "v" * 256
     tags["empty"] = ""
     assert len(tags) == 50
-    assert accept(client, event(tags=tags)).tags == tags
+    assert accept(client, client_event(tags=tags)).tags == tags
 
 
 @pytest.mark.parametrize(
@@ -238,7 +237,7 @@ def test_tags_at_their_limits_are_accepted(client: KeyClient) -> None:
     ],
 )
 def test_bad_tags_are_rejected(client: KeyClient, tags: Any, words: str) -> None:
-    body = reject(client, event(tags=tags), "tags")
+    body = reject(client, client_event(tags=tags), "tags")
     assert words in body["errors"]["tags"][0]
 
 
@@ -247,22 +246,22 @@ def test_bad_tags_are_rejected(client: KeyClient, tags: Any, words: str) -> None
 
 @pytest.mark.parametrize("field", ["sesion_id", "organization", "organization_id", "cost_usd"])
 def test_unknown_fields_are_rejected(client: KeyClient, field: str) -> None:
-    body = reject(client, event(**{field: "x"}), field)
+    body = reject(client, client_event(**{field: "x"}), field)
     assert "unknown" in body["errors"][field][0]
 
 
 @pytest.mark.parametrize("status", ["success", "error"])
 def test_status_values_are_stored(client: KeyClient, status: str) -> None:
-    assert accept(client, event(status=status)).status == status
+    assert accept(client, client_event(status=status)).status == status
 
 
 def test_status_defaults_to_success(client: KeyClient) -> None:
-    assert accept(client, event()).status == "success"
+    assert accept(client, client_event()).status == "success"
 
 
 @pytest.mark.parametrize("status", ["ok", "SUCCESS", "failed", "", 1, True, ["success"]])
 def test_status_outside_the_enum_is_rejected(client: KeyClient, status: Any) -> None:
-    reject(client, event(status=status), "status")
+    reject(client, client_event(status=status), "status")
 
 
 # --- integers -------------------------------------------------------------------------------
@@ -272,25 +271,25 @@ INT_FIELDS = ["input_tokens", "output_tokens", "cached_input_tokens", "latency_m
 
 @pytest.mark.parametrize("field", INT_FIELDS)
 def test_negative_integers_are_rejected(client: KeyClient, field: str) -> None:
-    body = reject(client, event(**{field: -1}), field)
+    body = reject(client, client_event(**{field: -1}), field)
     assert ">= 0" in body["errors"][field][0]
 
 
 @pytest.mark.parametrize("field", INT_FIELDS)
 @pytest.mark.parametrize("value", [1.5, "5", True, [1], {"n": 1}])
 def test_non_integer_counts_are_rejected(client: KeyClient, field: str, value: Any) -> None:
-    body = reject(client, event(**{field: value}), field)
+    body = reject(client, client_event(**{field: value}), field)
     assert "integer" in body["errors"][field][0]
 
 
 @pytest.mark.parametrize("field", INT_FIELDS)
 def test_huge_integers_are_rejected(client: KeyClient, field: str) -> None:
-    reject(client, event(**{field: 10**30}), field)
+    reject(client, client_event(**{field: 10**30}), field)
 
 
 @pytest.mark.parametrize("field", INT_FIELDS)
 def test_out_of_range_float_literals_are_rejected(client: KeyClient, field: str) -> None:
-    raw = json.dumps(event()).replace("}", f', "{field}": 1e400}}').encode()
+    raw = json.dumps(client_event()).replace("}", f', "{field}": 1e400}}').encode()
     assert_field_error(post_raw(client, EVENTS, raw), field)
     assert Event.objects.count() == 0
 
@@ -298,7 +297,7 @@ def test_out_of_range_float_literals_are_rejected(client: KeyClient, field: str)
 def test_counts_are_stored_and_default_to_zero(client: KeyClient) -> None:
     stored = accept(
         client,
-        event(input_tokens=1000, output_tokens=20, cached_input_tokens=300, latency_ms=812),
+        client_event(input_tokens=1000, output_tokens=20, cached_input_tokens=300, latency_ms=812),
     )
     assert (stored.input_tokens, stored.output_tokens, stored.cached_input_tokens) == (
         1000,
@@ -306,7 +305,7 @@ def test_counts_are_stored_and_default_to_zero(client: KeyClient) -> None:
         300,
     )
     assert stored.latency_ms == 812
-    stored = accept(client, event())
+    stored = accept(client, client_event())
     assert (stored.input_tokens, stored.output_tokens, stored.cached_input_tokens) == (0, 0, 0)
     assert stored.latency_ms is None
 
@@ -399,8 +398,8 @@ def test_accepted_event_is_stored_with_every_field(client: KeyClient) -> None:
 
 
 def test_event_id_is_generated_when_absent(client: KeyClient) -> None:
-    first = accept(client, event())
-    second = accept(client, event())
+    first = accept(client, client_event())
+    second = accept(client, client_event())
     assert first.event_id != second.event_id
     assert len(first.event_id) == 36  # a UUID4 in its canonical form
 
@@ -410,10 +409,10 @@ def test_event_id_is_generated_when_absent(client: KeyClient) -> None:
 
 def test_partly_bad_batch_is_207_storing_the_good_items(client: KeyClient) -> None:
     events = [
-        event(event_id="ok-1"),
+        client_event(event_id="ok-1"),
         {"event_id": "bad-1", "input_tokens": 5},
-        event(event_id="ok-2"),
-        event(event_id="bad-2", cost=-1),
+        client_event(event_id="ok-2"),
+        client_event(event_id="bad-2", cost=-1),
         {"model": "gpt-4o", "entity_type": "customer"},
         "not an event",
     ]
@@ -438,14 +437,16 @@ def test_partly_bad_batch_is_207_storing_the_good_items(client: KeyClient) -> No
 
 
 def test_fully_good_batch_is_202(client: KeyClient) -> None:
-    response = client.post_json(BATCH, {"events": [event(event_id="a"), event(event_id="b")]})
+    response = client.post_json(
+        BATCH, {"events": [client_event(event_id="a"), client_event(event_id="b")]}
+    )
     assert response.status_code == 202, response.content
     assert response.json() == {"accepted": 2, "duplicates": 0, "rejected": 0, "errors": []}
     assert Event.objects.count() == 2
 
 
 def test_all_bad_batch_is_400_and_stores_nothing(client: KeyClient) -> None:
-    events = [{"event_id": "x", "model": ""}, event(event_id="y", tags={"k": 1}), 7]
+    events = [{"event_id": "x", "model": ""}, client_event(event_id="y", tags={"k": 1}), 7]
     body = json_error_body(client.post_json(BATCH, {"events": events}), 400)
     assert body["rejected"] == 3
     assert body["accepted"] == 0
@@ -481,7 +482,7 @@ def test_malformed_batch_bodies_are_400(client: KeyClient, raw: bytes, field: st
 
 
 def test_batch_over_1000_events_is_400_and_stores_nothing(client: KeyClient) -> None:
-    events = [event(event_id=f"e-{i}") for i in range(settings.MAX_BATCH_EVENTS + 1)]
+    events = [client_event(event_id=f"e-{i}") for i in range(settings.MAX_BATCH_EVENTS + 1)]
     body = assert_field_error(client.post_json(BATCH, {"events": events}), "events")
     assert "1000" in body["errors"]["events"][0]
     assert Event.objects.count() == 0
@@ -498,7 +499,7 @@ def padded(raw: bytes, size: int) -> bytes:
 
 @pytest.mark.parametrize("path", [EVENTS, BATCH])
 def test_declared_content_length_over_5mb_is_413(client: KeyClient, path: str) -> None:
-    raw = json.dumps({"events": [event()]} if path == BATCH else event()).encode()
+    raw = json.dumps({"events": [client_event()]} if path == BATCH else client_event()).encode()
     response = post_raw(client, path, raw, CONTENT_LENGTH=str(settings.MAX_BODY_BYTES + 1))
     body = json_error_body(response, 413)
     assert "5 MB" in body["detail"]
@@ -507,7 +508,7 @@ def test_declared_content_length_over_5mb_is_413(client: KeyClient, path: str) -
 
 @pytest.mark.parametrize("path", [EVENTS, BATCH])
 def test_real_body_over_5mb_is_413(client: KeyClient, path: str) -> None:
-    raw = json.dumps({"events": [event()]} if path == BATCH else event()).encode()
+    raw = json.dumps({"events": [client_event()]} if path == BATCH else client_event()).encode()
     assert settings.MAX_BODY_BYTES == 5 * 1024 * 1024
     response = post_raw(client, path, padded(raw, settings.MAX_BODY_BYTES + 1))
     json_error_body(response, 413)
@@ -517,7 +518,7 @@ def test_real_body_over_5mb_is_413(client: KeyClient, path: str) -> None:
 def test_real_body_of_a_big_batch_over_5mb_is_413(client: KeyClient) -> None:
     # About 5.3 MB of genuine events, not padding.
     events = [
-        event(event_id=f"big-{i}", tags={f"k{j}": "v" * 250 for j in range(21)})
+        client_event(event_id=f"big-{i}", tags={f"k{j}": "v" * 250 for j in range(21)})
         for i in range(1000)
     ]
     raw = json.dumps({"events": events}).encode()
@@ -527,7 +528,7 @@ def test_real_body_of_a_big_batch_over_5mb_is_413(client: KeyClient) -> None:
 
 
 def test_body_of_exactly_5mb_is_accepted(client: KeyClient) -> None:
-    raw = json.dumps({"events": [event(event_id="edge")]}).encode()
+    raw = json.dumps({"events": [client_event(event_id="edge")]}).encode()
     response = post_raw(client, BATCH, padded(raw, settings.MAX_BODY_BYTES))
     assert response.status_code == 202, response.content[:500]
     assert Event.objects.filter(event_id="edge").exists()

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from ingestion.models import Event, ModelPrice
 from ingestion.pricing import price_cache_clear
+from tests.factories import event
 
 
 @pytest.fixture(autouse=True)
@@ -19,8 +20,7 @@ def _cache_on(settings: Any) -> Any:
 
 
 def _price_queries(client: Any, event_id: str, model: str = "gpt-4o") -> int:
-    body = {"event_id": event_id, "model": model, "input_tokens": 1_000_000,
-            "timestamp": "2025-06-01T00:00:00Z"}  # fmt: skip
+    body = event(event_id, model=model, input_tokens=1_000_000, timestamp="2025-06-01T00:00:00Z")
     with CaptureQueriesContext(connection) as queries:
         assert client.post_json("/v1/events", body).status_code == 202
     return sum("ingestion_modelprice" in q["sql"] for q in queries.captured_queries)

@@ -17,6 +17,7 @@ from infraprism.models import Organization
 from ingestion.models import Event, ModelPrice
 from ingestion.pricing import Price, PriceBook
 from tests.conftest import KeyClient
+from tests.factories import event
 from tests.ingest_helpers import BATCH, EVENTS
 
 # --- Price ----------------------------------------------------------------------------------
@@ -41,39 +42,35 @@ def price(inp: str, out: str, cached: str | None = None) -> Price:
     )
 
 
-def test_price_bills_uncached_cached_and_output_tokens() -> None:
+# (USD per million: input, output, cached), (input, output, cached tokens), nanos.
+PRICE_CASES = {
     # 600 * 2.50 + 400 * 1.25 + 500 * 10 = 7000 USD per million = 7,000,000 nanos.
-    assert price("2.50", "10", "1.25").cost_nanos(1000, 500, 400) == 7_000_000
-
-
-def test_price_of_nothing_is_zero() -> None:
-    assert price("2.50", "10", "1.25").cost_nanos(0, 0, 0) == 0
-
-
-def test_cached_tokens_beyond_input_are_capped_at_input() -> None:
+    "uncached-cached-and-output": (("2.50", "10", "1.25"), (1000, 500, 400), 7_000_000),
+    "nothing-is-zero": (("2.50", "10", "1.25"), (0, 0, 0), 0),
     # Only 100 input tokens exist to be cache hits: 100 * 1.25 * 1000.
-    assert price("2.50", "10", "1.25").cost_nanos(100, 0, 500) == 125_000
-
-
-def test_sub_nano_prices_round_half_to_even() -> None:
-    # $0.0004 per million tokens is 0.4 nanos per token.
-    p = price("0.0004", "0.0006", "0.0005")
-    assert p.cost_nanos(1, 0, 0) == 0  # 0.4 nanos
-    assert p.cost_nanos(0, 1, 0) == 1  # 0.6 nanos
-    assert p.cost_nanos(1, 0, 1) == 0  # 0.5 nanos, to even
-    assert p.cost_nanos(3, 0, 3) == 2  # 1.5 nanos, to even
-    assert p.cost_nanos(0, 1_000_000, 0) == 600_000  # $0.0006 exactly, no float drift
-
-
-def test_six_decimal_prices_are_exact() -> None:
+    "cached-capped-at-input": (("2.50", "10", "1.25"), (100, 0, 500), 125_000),
+    # $0.0004 per million tokens is 0.4 nanos per token: sub-nano prices round half to even.
+    "sub-nano-0.4": (("0.0004", "0.0006", "0.0005"), (1, 0, 0), 0),
+    "sub-nano-0.6": (("0.0004", "0.0006", "0.0005"), (0, 1, 0), 1),
+    "sub-nano-0.5-to-even": (("0.0004", "0.0006", "0.0005"), (1, 0, 1), 0),
+    "sub-nano-1.5-to-even": (("0.0004", "0.0006", "0.0005"), (3, 0, 3), 2),
+    # $0.0006 exactly, no float drift.
+    "sub-nano-million": (("0.0004", "0.0006", "0.0005"), (0, 1_000_000, 0), 600_000),
     # gemini-1.5-pro cache: $0.3125 per million; 0.000001 is the finest ModelPrice step.
-    assert price("0.3125", "0").cost_nanos(8, 0, 0) == 2_500
+    "six-decimals": (("0.3125", "0", None), (8, 0, 0), 2_500),
     # $0.000001 per million is 0.001 nanos per token.
-    finest = price("0.000001", "0")
-    assert finest.cost_nanos(1000, 0, 0) == 1
-    assert finest.cost_nanos(1499, 0, 0) == 1  # 1.499 nanos
-    assert finest.cost_nanos(1501, 0, 0) == 2  # 1.501 nanos
-    assert finest.cost_nanos(2500, 0, 0) == 2  # 2.5 nanos, to even
+    "finest-step-1": (("0.000001", "0", None), (1000, 0, 0), 1),
+    "finest-step-1.499": (("0.000001", "0", None), (1499, 0, 0), 1),
+    "finest-step-1.501": (("0.000001", "0", None), (1501, 0, 0), 2),
+    "finest-step-2.5-to-even": (("0.000001", "0", None), (2500, 0, 0), 2),
+}
+
+
+@pytest.mark.parametrize(("usd", "tokens", "nanos"), PRICE_CASES.values(), ids=PRICE_CASES.keys())
+def test_price_cost_in_nanos(
+    usd: tuple[str, str, str | None], tokens: tuple[int, int, int], nanos: int
+) -> None:
+    assert price(*usd).cost_nanos(*tokens) == nanos
 
 
 def test_largest_token_counts_fit_a_bigint() -> None:
@@ -218,7 +215,7 @@ def test_shipped_dated_snapshots_match_the_longest_pattern(
 
 
 def ingest(client: KeyClient, **fields: Any) -> Event:
-    response = client.post_json(EVENTS, fields)
+    response = client.post_json(EVENTS, event(None, **fields))
     assert response.status_code == 202, response.content
     return Event.objects.get(organization=client.organization, event_id=response.json()["event_id"])
 
@@ -228,92 +225,113 @@ def cost_of(client: KeyClient, **fields: Any) -> tuple[int, str]:
     return stored.cost_nanos, stored.cost_source
 
 
-@pytest.mark.django_db
-def test_gpt_4o_is_priced_by_the_row_in_effect_at_the_timestamp(client: KeyClient) -> None:
-    # 2024-06-01: $5 in / $15 out per million: 1000 * 5 + 500 * 15 = 12,500 -> 12,500,000 nanos.
-    assert cost_of(
-        client,
-        model="gpt-4o",
-        timestamp="2024-06-01T12:00:00Z",
-        input_tokens=1000,
-        output_tokens=500,
-    ) == (12_500_000, "computed")
-    # 2025-01-01: $2.50 / $10: 1000 * 2.5 + 500 * 10 = 7,500 -> 7,500,000 nanos.
-    assert cost_of(
-        client,
-        model="gpt-4o",
-        timestamp="2025-01-01T00:00:00Z",
-        input_tokens=1000,
-        output_tokens=500,
-    ) == (7_500_000, "computed")
+TOKENS = {"input_tokens": 1000, "output_tokens": 500}
 
-
-@pytest.mark.django_db
-def test_price_date_is_the_utc_date_of_the_timestamp(client: KeyClient) -> None:
-    # The new gpt-4o price starts 2024-10-02 (UTC).
-    late_local = dict(model="gpt-4o", input_tokens=1000, output_tokens=500)
-    # 2024-10-01 23:30 at -02:00 is 2024-10-02 01:30 UTC: the new price (7,500,000).
-    assert cost_of(client, timestamp="2024-10-01T23:30:00-02:00", **late_local)[0] == 7_500_000
-    # 2024-10-02 01:30 at +03:00 is 2024-10-01 22:30 UTC: the old price (12,500,000).
-    assert cost_of(client, timestamp="2024-10-02T01:30:00+03:00", **late_local)[0] == 12_500_000
-
-
-@pytest.mark.django_db
-def test_cached_input_tokens_are_billed_at_the_cached_rate(client: KeyClient) -> None:
-    # 2025: 600 uncached * 2.50 + 400 cached * 1.25 + 500 out * 10 = 7,000 -> 7,000,000.
-    assert cost_of(
-        client,
-        model="gpt-4o",
-        timestamp="2025-01-01T00:00:00Z",
-        input_tokens=1000,
-        cached_input_tokens=400,
-        output_tokens=500,
-    ) == (7_000_000, "computed")
-    # The 2024-05 row has no cached price: cache hits cost the input price, 12,500,000 as above.
-    assert cost_of(
-        client,
-        model="gpt-4o",
-        timestamp="2024-06-01T00:00:00Z",
-        input_tokens=1000,
-        cached_input_tokens=400,
-        output_tokens=500,
-    ) == (12_500_000, "computed")
-
-
-@pytest.mark.django_db
-def test_dated_snapshot_is_priced_by_its_glob_row(client: KeyClient) -> None:
-    # claude-3-5-sonnet-*: $3 in, $0.30 cache read, $15 out.
-    # 1000 * 3 + 1000 * 0.30 + 300 * 15 = 7,800 -> 7,800,000 nanos.
-    assert cost_of(
-        client,
-        model="claude-3-5-sonnet-20241022",
-        timestamp="2024-11-01T00:00:00Z",
-        input_tokens=2000,
-        cached_input_tokens=1000,
-        output_tokens=300,
-    ) == (7_800_000, "computed")
-    # claude-opus-4-1-*: $15 / $75: 1000 * 15 + 100 * 75 = 22,500 -> 22,500,000 nanos.
-    assert cost_of(
-        client,
-        model="claude-opus-4-1-20250805",
-        timestamp="2025-08-10T00:00:00Z",
-        input_tokens=1000,
-        output_tokens=100,
-    ) == (22_500_000, "computed")
-
-
-@pytest.mark.django_db
-def test_longest_pattern_sets_the_price(client: KeyClient) -> None:
+# (fields of one event, stored (cost_nanos, cost_source)), each worked out by hand.
+STORED_COSTS = {
+    # gpt-4o on 2024-06-01: $5 in / $15 out per million: 1000 * 5 + 500 * 15 = 12,500.
+    "gpt-4o-2024-price": (
+        dict(model="gpt-4o", timestamp="2024-06-01T12:00:00Z", **TOKENS),
+        (12_500_000, "computed"),
+    ),
+    # gpt-4o on 2025-01-01: $2.50 / $10: 1000 * 2.5 + 500 * 10 = 7,500.
+    "gpt-4o-2025-price": (
+        dict(model="gpt-4o", timestamp="2025-01-01T00:00:00Z", **TOKENS),
+        (7_500_000, "computed"),
+    ),
+    # The price date is the UTC date of the timestamp; the new gpt-4o price starts 2024-10-02.
+    # 2024-10-01 23:30 at -02:00 is 2024-10-02 01:30 UTC: the new price.
+    "utc-date-after-local-midnight": (
+        dict(model="gpt-4o", timestamp="2024-10-01T23:30:00-02:00", **TOKENS),
+        (7_500_000, "computed"),
+    ),
+    # 2024-10-02 01:30 at +03:00 is 2024-10-01 22:30 UTC: the old price.
+    "utc-date-before-local-midnight": (
+        dict(model="gpt-4o", timestamp="2024-10-02T01:30:00+03:00", **TOKENS),
+        (12_500_000, "computed"),
+    ),
+    # 2025: 600 uncached * 2.50 + 400 cached * 1.25 + 500 out * 10 = 7,000.
+    "cached-input-at-the-cached-rate": (
+        dict(model="gpt-4o", timestamp="2025-01-01T00:00:00Z", cached_input_tokens=400, **TOKENS),
+        (7_000_000, "computed"),
+    ),
+    # The 2024-05 row has no cached price: cache hits cost the input price, 12,500 as above.
+    "cached-input-without-a-cached-price": (
+        dict(model="gpt-4o", timestamp="2024-06-01T00:00:00Z", cached_input_tokens=400, **TOKENS),
+        (12_500_000, "computed"),
+    ),
+    # A dated snapshot, priced by its glob row claude-3-5-sonnet-*: $3 in, $0.30 cache read,
+    # $15 out: 1000 * 3 + 1000 * 0.30 + 300 * 15 = 7,800.
+    "snapshot-by-glob-claude-sonnet": (
+        dict(
+            model="claude-3-5-sonnet-20241022",
+            timestamp="2024-11-01T00:00:00Z",
+            input_tokens=2000,
+            cached_input_tokens=1000,
+            output_tokens=300,
+        ),
+        (7_800_000, "computed"),
+    ),
+    # claude-opus-4-1-*: $15 / $75: 1000 * 15 + 100 * 75 = 22,500.
+    "snapshot-by-glob-claude-opus": (
+        dict(
+            model="claude-opus-4-1-20250805",
+            timestamp="2025-08-10T00:00:00Z",
+            input_tokens=1000,
+            output_tokens=100,
+        ),
+        (22_500_000, "computed"),
+    ),
     # gpt-4.1-mini-* ($0.40 / $1.60) beats gpt-4.1-* ($2 / $8):
-    # 10000 * 0.40 + 1000 * 1.60 = 5,600 -> 5,600,000 (gpt-4.1-* would give 28,000,000).
-    assert cost_of(
-        client,
-        model="gpt-4.1-mini-2025-04-14",
-        timestamp="2025-05-01T00:00:00Z",
-        input_tokens=10_000,
-        output_tokens=1000,
-    ) == (5_600_000, "computed")
-    # Same rule on rows added at run time: acme-pro-* (2) beats acme-* (1).
+    # 10000 * 0.40 + 1000 * 1.60 = 5,600 (gpt-4.1-* would give 28,000).
+    "longest-pattern-sets-the-price": (
+        dict(
+            model="gpt-4.1-mini-2025-04-14",
+            timestamp="2025-05-01T00:00:00Z",
+            input_tokens=10_000,
+            output_tokens=1000,
+        ),
+        (5_600_000, "computed"),
+    ),
+    # No price at all: stored unpriced at zero.
+    "unpriced-finetune": (
+        dict(model="my-finetune-v3", timestamp="2025-01-01T00:00:00Z", input_tokens=5000,
+             output_tokens=5000),
+        (0, "unpriced"),
+    ),
+    # Before its release: no row in effect yet.
+    "unpriced-before-release": (
+        dict(model="gpt-5", timestamp="2025-01-01T00:00:00Z", input_tokens=5000,
+             output_tokens=5000),
+        (0, "unpriced"),
+    ),
+    # A cost the client sent is kept and marked client, whatever the price or its absence.
+    "client-cost-kept": (
+        dict(model="gpt-4o", cost=0.5, timestamp="2025-01-01T00:00:00Z", **TOKENS),
+        (500_000_000, "client"),
+    ),
+    "client-cost-zero-kept": (
+        dict(model="gpt-4o", cost=0, timestamp="2025-01-01T00:00:00Z", **TOKENS),
+        (0, "client"),
+    ),
+    "client-cost-of-unpriced-model-kept": (
+        dict(model="my-finetune-v3", cost=0.25, timestamp="2025-01-01T00:00:00Z", **TOKENS),
+        (250_000_000, "client"),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("fields", "stored"), STORED_COSTS.values(), ids=STORED_COSTS.keys())
+def test_stored_cost_of_one_event(
+    client: KeyClient, fields: dict[str, Any], stored: tuple[int, str]
+) -> None:
+    assert cost_of(client, **fields) == stored
+
+
+@pytest.mark.django_db
+def test_longest_pattern_wins_among_rows_added_at_run_time(client: KeyClient) -> None:
+    # acme-pro-* (2) beats acme-* (1).
     for model, inp in (("acme-*", 1), ("acme-pro-*", 2)):
         ModelPrice.objects.create(
             model=model,
@@ -373,36 +391,12 @@ def test_organization_pattern_override_beats_the_global_exact_row(client: KeyCli
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("model", "timestamp"),
-    [
-        ("my-finetune-v3", "2025-01-01T00:00:00Z"),
-        ("gpt-5", "2025-01-01T00:00:00Z"),  # before its release: no row in effect yet
-    ],
-)
-def test_model_without_a_price_is_stored_unpriced_at_zero(
-    client: KeyClient, model: str, timestamp: str
-) -> None:
-    assert cost_of(
-        client, model=model, timestamp=timestamp, input_tokens=5000, output_tokens=5000
-    ) == (0, "unpriced")
-
-
-@pytest.mark.django_db
-def test_client_sent_cost_is_kept_and_marked_client(client: KeyClient) -> None:
-    fields = dict(timestamp="2025-01-01T00:00:00Z", input_tokens=1000, output_tokens=500)
-    assert cost_of(client, model="gpt-4o", cost=0.5, **fields) == (500_000_000, "client")
-    assert cost_of(client, model="gpt-4o", cost=0, **fields) == (0, "client")
-    assert cost_of(client, model="my-finetune-v3", cost=0.25, **fields) == (250_000_000, "client")
-
-
-@pytest.mark.django_db
 def test_one_batch_mixes_client_computed_and_unpriced(client: KeyClient) -> None:
     base = dict(timestamp="2025-01-01T00:00:00Z", input_tokens=1000, output_tokens=500)
     events = [
-        {"event_id": "client", "model": "gpt-4o", "cost": 0.01, **base},
-        {"event_id": "computed", "model": "gpt-4o", **base},
-        {"event_id": "unpriced", "model": "in-house-llm", **base},
+        event("client", model="gpt-4o", cost=0.01, **base),
+        event("computed", model="gpt-4o", **base),
+        event("unpriced", model="in-house-llm", **base),
     ]
     response = client.post_json(BATCH, {"events": events})
     assert response.status_code == 202, response.content
@@ -417,8 +411,7 @@ def test_one_batch_mixes_client_computed_and_unpriced(client: KeyClient) -> None
 @pytest.mark.django_db
 def test_a_thousand_client_costs_sum_exactly(client: KeyClient) -> None:
     events = [
-        {"event_id": f"c-{i}", "model": "gpt-4o", "cost": 0.0000015, "session_id": "exact"}
-        for i in range(1000)
+        event(f"c-{i}", model="gpt-4o", cost=0.0000015, session_id="exact") for i in range(1000)
     ]
     response = client.post_json(BATCH, {"events": events})
     assert response.status_code == 202, response.content

@@ -33,31 +33,7 @@ SETTINGS_ENV = [
     "DJANGO_SETTINGS_MODULE",
 ]
 
-PROBE = """
-import json, os
-os.environ["DJANGO_SETTINGS_MODULE"] = "infraprism.settings"
-import django
-django.setup()
-from django.conf import settings as s
-db = s.DATABASES["default"]
-print(json.dumps({
-    "engine": db["ENGINE"],
-    "name": str(db["NAME"]),
-    "host": db.get("HOST", ""),
-    "port": db.get("PORT", ""),
-    "options": db.get("OPTIONS", {}),
-    "rollup_in_process": s.ROLLUP_IN_PROCESS,
-    "redis_url": s.REDIS_URL,
-    "broker": s.CELERY_BROKER_URL,
-    "cache": s.CACHES["default"]["BACKEND"],
-    "debug": s.DEBUG,
-    "secret_key": s.SECRET_KEY,
-    "allowed_hosts": s.ALLOWED_HOSTS,
-    "session_cookie_secure": s.SESSION_COOKIE_SECURE,
-    "csrf_cookie_secure": s.CSRF_COOKIE_SECURE,
-    "hsts": s.SECURE_HSTS_SECONDS,
-}))
-"""
+PROBE = ["-m", "tests.probes", "settings"]  # run from BASE_DIR
 
 
 def _env(**overrides: str) -> dict[str, str]:
@@ -68,7 +44,7 @@ def _env(**overrides: str) -> dict[str, str]:
 
 def probe(**overrides: str) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, *PROBE],
         cwd=BASE_DIR,
         env=_env(**overrides),
         capture_output=True,

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,18 +24,6 @@ CALL_FIELDS = {
     "output_tokens", "cached_input_tokens", "cost", "cost_source", "latency_ms", "status",
     "tags",
 }  # fmt: skip
-
-_event_numbers = itertools.count()
-
-
-def event(*, timestamp: str, model: str = "gpt-4o", **fields: Any) -> dict[str, Any]:
-    """One ingestion event with an explicit timestamp and a fresh event_id."""
-    return {
-        "event_id": f"evt-{next(_event_numbers):06d}",
-        "timestamp": timestamp,
-        "model": model,
-        **fields,
-    }
 
 
 def ingest(client: Any, events: list[dict[str, Any]]) -> None:

@@ -15,7 +15,8 @@ import pytest
 from django.db import connection
 
 from tests.analytics.engines import run_embedded
-from tests.analytics.helpers import COSTS, EVENTS, METRICS, SESSIONS, event, ingest
+from tests.analytics.helpers import COSTS, EVENTS, METRICS, SESSIONS, ingest
+from tests.factories import event
 
 CHAT = "acme-corp:conv/1 é"
 CHAT_PATH = f"{SESSIONS}/{quote(CHAT, safe='')}"

@@ -14,11 +14,11 @@ from tests.analytics.helpers import (
     SESSIONS,
     assert_param_error,
     csv_table,
-    event,
     get_ok,
     ingest,
     pages,
 )
+from tests.factories import event
 
 ACME = {"entity_type": "customer", "entity_id": "acme"}
 CLAUDE = "claude-3-5-sonnet-20241022"

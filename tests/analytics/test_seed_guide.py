@@ -17,7 +17,8 @@ import requests
 from django.apps import apps as django_apps
 
 from ingestion.models import ModelPrice
-from tests.analytics.helpers import event, ingest
+from tests.analytics.helpers import ingest
+from tests.factories import event
 
 # Verbatim from the guide; only the base URL and the key are filled in (the guide's flattened
 # text lost its indentation, restored here).

@@ -14,11 +14,11 @@ from tests.analytics.helpers import (
     SESSIONS,
     assert_not_found,
     assert_param_error,
-    event,
     get_ok,
     ingest,
     pages,
 )
+from tests.factories import event
 
 
 def _detail_path(session_id: str) -> str:

@@ -14,12 +14,12 @@ from tests.analytics.helpers import (
     SESSIONS,
     assert_param_error,
     csv_table,
-    event,
     get_ok,
     ingest,
     pages,
     session_ids,
 )
+from tests.factories import event
 
 CHAT = {"entity_type": "customer", "entity_id": "acme"}
 CHAT_TAGS = {"feature": "chatbot", "env": "prod"}

@@ -21,11 +21,11 @@ from tests.analytics.helpers import (
     SESSIONS,
     assert_not_found,
     csv_table,
-    event,
     get_ok,
     ingest,
     session_ids,
 )
+from tests.factories import event
 
 READ_ENDPOINTS = [
     SESSIONS,

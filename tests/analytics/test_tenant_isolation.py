@@ -19,7 +19,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from analytics import selectors
 from analytics.renderers import CSVRenderer
 from infraprism.viewsets import TenantViewSet
-from tests.analytics.helpers import event, ingest
+from tests.analytics.helpers import ingest
+from tests.factories import event
 
 MARKER = "victim"
 # The victim's calls cost 1001.25 and 1002.25 (the attacker's 1.25 and 2.25): numbers that show

@@ -3,7 +3,7 @@ example's three gpt-4o turns and an agent run with tool calls, as the SDK would 
 
 from typing import Any
 
-from tests.analytics.helpers import event
+from tests.factories import event
 
 CHATBOT_SESSION = "0d3c2a5e-6f1b-4c2a-9a59-3f1e2b7c9d01"
 AGENT_SESSION = "acme-corp:agent-run-7"  # the guide's composite id style

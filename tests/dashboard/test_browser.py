@@ -19,7 +19,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from dashboard.services import member_add
 from infraprism.services import api_key_create, organization_create
 from sessions.services import session_rollup_drain
-from tests.analytics.helpers import event
 from tests.dashboard import browser
 from tests.dashboard.conftest import PASSWORD
 from tests.dashboard.seed import (
@@ -29,6 +28,7 @@ from tests.dashboard.seed import (
     agent_calls,
     chatbot_calls,
 )
+from tests.factories import event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,8 +12,9 @@ from django.test import Client
 
 from dashboard.templatetags.dash_format import session_url
 from infraprism.models import Organization
-from tests.analytics.helpers import event, ingest
+from tests.analytics.helpers import ingest
 from tests.dashboard.seed import AGENT_SESSION, CHATBOT_SESSION, agent_calls, chatbot_calls
+from tests.factories import event
 
 # Ids ingestion accepts that are awkward in a URL path.
 AWKWARD_IDS = [

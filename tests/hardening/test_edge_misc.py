@@ -15,6 +15,7 @@ from infraprism.models import ApiKey, Organization
 from tests.conftest import KeyClient
 from tests.ingest_helpers import assert_field_error, json_error_body
 from tests.reliability import procs
+from tests.waiting import wait_until
 
 # --- item 10: log injection -----------------------------------------------------------------
 
@@ -118,7 +119,7 @@ def test_the_access_log_escapes_what_the_client_sent(tmp_path: Path) -> None:
             b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"User-Agent: agent\x1b[2Jcleared\x85\r\nReferer: a\x0bb\r\n\r\n",
         ).startswith(b"HTTP/1.1 200")
-        procs.wait_until(
+        wait_until(
             lambda: "cleared" in server.proc.log_since(offset), timeout=10, what="access log"
         )
         log = server.proc.log_since(offset)

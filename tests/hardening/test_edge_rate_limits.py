@@ -6,7 +6,6 @@ import multiprocessing
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +22,7 @@ from infraprism.ratelimit import ReadRateThrottle
 from infraprism.services import api_key_create, organization_create
 from infraprism.sqlite_cache import SQLiteFileCache
 from tests.reliability import procs
+from tests.waiting import sleep_into_fresh_window, wait_until
 
 LIMIT = 10
 DAY = 86_400
@@ -99,12 +99,6 @@ def _env(database_url: str, tmp_path: Path, **overrides: str) -> dict[str, str]:
     return procs.service_env(database_url, "", **settings)  # no Redis: the case under test
 
 
-def _one_day_window_left() -> None:
-    left = DAY - time.time() % DAY
-    if left < 120:
-        time.sleep(left + 1)
-
-
 def _hammer(url: str, key: str, count: int) -> list[requests.Response]:
     """`count` reads, each on a new connection, 6 at a time, so both workers take some."""
 
@@ -120,7 +114,7 @@ def _hammer(url: str, key: str, count: int) -> list[requests.Response]:
 
 
 def _assert_limit_holds_across_workers(server: procs.Server, key: str) -> None:
-    _one_day_window_left()
+    sleep_into_fresh_window(DAY, min_left=120)
     responses = _hammer(server.url, key, 4 * LIMIT)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * LIMIT + [429] * (3 * LIMIT), statuses
@@ -154,24 +148,15 @@ def test_read_limit_holds_across_two_workers_on_postgresql_without_redis(
         _assert_limit_holds_across_workers(server, key)
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], env=env, cwd=procs.REPO, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 @pytest.fixture
 def sqlite_key(tmp_path: Path) -> tuple[str, str]:
     """An embedded SQLite database with one organization and a read key, made by the operator
     commands."""
     url = f"sqlite:///{tmp_path / 'embedded.sqlite3'}"
     env = _env(url, tmp_path)
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(env, "create_org", "rl-sqlite")
-    key = _manage(env, "create_api_key", "rl-sqlite", "--name", "k", "--scopes", "read")
+    procs.manage(env, "migrate", "--noinput", "-v", "0")
+    procs.manage(env, "create_org", "rl-sqlite")
+    key = procs.manage(env, "create_api_key", "rl-sqlite", "--name", "k", "--scopes", "read")
     return url, key.strip().splitlines()[-1]
 
 
@@ -208,7 +193,7 @@ def test_gunicorn_refuses_to_start_with_a_malformed_rate(tmp_path: Path, log_dir
     env = _env(f"sqlite:///{tmp_path / 'x.sqlite3'}", tmp_path, READ_RATE_LIMIT="12/fortnight")
     server = procs.start_gunicorn(env, log_dir, wait=False)
     with procs.running(server):
-        procs.wait_until(lambda: not server.proc.alive(), timeout=60, what="gunicorn to give up")
+        wait_until(lambda: not server.proc.alive(), timeout=60, what="gunicorn to give up")
     assert server.proc.popen.returncode != 0
     assert "READ_RATE_LIMIT is malformed" in server.proc.log()
 

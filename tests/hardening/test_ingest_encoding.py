@@ -11,6 +11,7 @@ import pytest
 
 from ingestion.models import Event
 from tests.conftest import KeyClient
+from tests.factories import event
 from tests.ingest_helpers import BATCH, EVENTS, assert_field_error, json_error_body
 
 pytestmark = pytest.mark.django_db
@@ -19,8 +20,8 @@ ENDPOINTS = [EVENTS, BATCH]
 
 
 def _body(path: str, event_id: str) -> bytes:
-    event = {"model": "gpt-4o", "event_id": event_id, "cost": 0.25}
-    payload: Any = event if path == EVENTS else {"events": [event]}
+    item = event(event_id, cost=0.25)
+    payload: Any = item if path == EVENTS else {"events": [item]}
     return json.dumps(payload).encode()
 
 

@@ -3,8 +3,6 @@ read from a JSON body, on PostgreSQL here and on embedded SQLite through a live 
 
 import gzip
 import json
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -159,23 +157,14 @@ def test_equal_keys_in_different_objects_are_fine(client: KeyClient) -> None:
 # --- embedded SQLite, through a live server -------------------------------------------------
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], env=env, cwd=procs.REPO, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 @pytest.mark.integration
 def test_embedded_sqlite_reads_bodies_the_same_way(tmp_path: Path) -> None:
     env = procs.service_env(
         f"sqlite:///{tmp_path / 'embedded.sqlite3'}", "", CACHE_FILE=str(tmp_path / "c.sqlite3")
     )
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(env, "create_org", "json-sqlite")
-    key = _manage(env, "create_api_key", "json-sqlite", "--name", "k").strip().splitlines()[-1]
+    procs.manage(env, "migrate", "--noinput", "-v", "0")
+    procs.manage(env, "create_org", "json-sqlite")
+    key = procs.manage(env, "create_api_key", "json-sqlite", "--name", "k").strip().splitlines()[-1]
     server = procs.start_gunicorn(env, tmp_path / "logs")
     headers = {"Authorization": f"Bearer {key}"}
     with procs.running(server):

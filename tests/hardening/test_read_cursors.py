@@ -16,14 +16,15 @@ from analytics.pagination import CursorCodec
 from sessions.models import Session
 from tests.analytics.engines import ENGINES, Answers, run_task
 from tests.analytics.helpers import COSTS, EVENTS, SESSIONS, assert_param_error, csv_table, get_ok
+from tests.factories import event
 
 
 def _seed(client: Any, rollup: Callable[[], Any], count: int = 12, prefix: str = "s") -> None:
     events = [
-        {"event_id": f"{prefix}-{i}", "timestamp": f"2025-01-{1 + i % 20:02d}T10:00:00Z",
-         "model": "gpt-4o", "provider": "openai", "session_id": f"{prefix}-{i:03d}",
-         "entity_type": "customer" if i % 2 else "team", "entity_id": f"c{i % 3}",
-         "cost": 0.01 * (1 + i % 4), "tags": {"feature": f"f{i % 2}"}}
+        event(f"{prefix}-{i}", timestamp=f"2025-01-{1 + i % 20:02d}T10:00:00Z",
+              provider="openai", session_id=f"{prefix}-{i:03d}",
+              entity_type="customer" if i % 2 else "team", entity_id=f"c{i % 3}",
+              cost=0.01 * (1 + i % 4), tags={"feature": f"f{i % 2}"})
         for i in range(count)
     ]  # fmt: skip
     for start in range(0, count, 1000):
@@ -100,8 +101,7 @@ def test_timeline_cursor_with_a_step_before_the_start_is_refused(
     client: Any, rollup: Callable[[], Any]
 ) -> None:
     events = [
-        {"event_id": f"t-{i}", "timestamp": f"2025-01-02T10:00:0{i}Z", "model": "gpt-4o",
-         "session_id": "tl", "cost": 0.1}
+        event(f"t-{i}", timestamp=f"2025-01-02T10:00:0{i}Z", session_id="tl", cost=0.1)
         for i in range(5)
     ]  # fmt: skip
     assert client.post_json("/v1/events/batch", {"events": events}).status_code == 202
@@ -145,8 +145,8 @@ def test_a_walk_by_session_id_while_calls_arrive_neither_skips_nor_repeats(
         # Between pages: new calls for sessions already seen and not yet seen, and new
         # sessions sorting before and after the walk's position.
         events = [
-            {"event_id": f"more-{page_number}-{n}", "timestamp": f"2025-03-{1 + n:02d}T10:00:00Z",
-             "model": "gpt-4o", "session_id": sid, "cost": 5}
+            event(f"more-{page_number}-{n}", timestamp=f"2025-03-{1 + n:02d}T10:00:00Z",
+                  session_id=sid, cost=5)
             for n, sid in enumerate(
                 [f"w-{(page_number * 11) % 40:03d}", f"w-{(page_number * 7 + 3) % 40:03d}",
                  f"a-new-{page_number}", f"z-new-{page_number}"]
@@ -191,8 +191,7 @@ def test_csv_is_the_whole_filtered_result_in_one_streamed_response(
 # --- both engines: keyset pages over ties ---------------------------------------------------
 
 TIED = [
-    {"event_id": f"k-{i}", "timestamp": "2025-01-02T10:00:00Z", "model": "gpt-4o",
-     "session_id": f"k-{(i * 7) % 10}", "cost": 0.5}
+    event(f"k-{i}", timestamp="2025-01-02T10:00:00Z", session_id=f"k-{(i * 7) % 10}", cost=0.5)
     for i in range(10)
 ]  # fmt: skip
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.analytics.engines import ENGINES, Answers, run_task
 from tests.analytics.helpers import COSTS, EVENTS, METRICS, SESSIONS
+from tests.factories import event
 
 PADDED = " ws-X "
 T0 = "2025-01-02T10:00:00Z"
@@ -23,8 +24,7 @@ T0 = "2025-01-02T10:00:00Z"
 
 def _events() -> list[dict[str, Any]]:
     def call(n: int, sid: str, **fields: Any) -> dict[str, Any]:
-        return {"event_id": f"f-{n}", "timestamp": T0, "model": "gpt-4o", "cost": 0.5,
-                "session_id": sid, **fields}  # fmt: skip
+        return event(f"f-{n}", **{"timestamp": T0, "cost": 0.5, "session_id": sid, **fields})
 
     return [
         call(1, "ws-X", entity_type="customer", entity_id="ws-X", tags={"feature": "chat"}),

@@ -16,6 +16,7 @@ import pytest
 
 from tests.analytics.engines import ENGINES, Answers, exact_json, run_task
 from tests.analytics.helpers import COSTS, EVENTS, METRICS, SESSIONS
+from tests.factories import event
 
 MILLIONS = Decimal("8400000.000000001")  # 8 x 1,000,000 + 400,000.000000001
 # Ingestion takes at most USD 1,000,000 for one call: 10,000 such calls and one nano-dollar
@@ -25,11 +26,10 @@ BILLIONS = Decimal("10000000000.000000001")
 
 def _calls(prefix: str, session_id: str, costs: list[str]) -> list[dict[str, Any]]:
     return [
-        {"event_id": f"{prefix}-{i}", "timestamp": f"2025-01-02T{10 + i // 3600:02d}:"
-         f"{i // 60 % 60:02d}:{i % 60:02d}Z",
-         "model": "gpt-4o", "provider": "openai", "session_id": session_id,
-         "entity_type": "customer", "entity_id": prefix[0], "tags": {"feature": prefix[0]},
-         "cost": Decimal(cost)}
+        event(f"{prefix}-{i}", timestamp=f"2025-01-02T{10 + i // 3600:02d}:"
+              f"{i // 60 % 60:02d}:{i % 60:02d}Z",
+              provider="openai", session_id=session_id, entity_type="customer",
+              entity_id=prefix[0], tags={"feature": prefix[0]}, cost=Decimal(cost))
         for i, cost in enumerate(costs)
     ]  # fmt: skip
 

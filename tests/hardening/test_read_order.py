@@ -10,12 +10,13 @@ import pytest
 
 from tests.analytics.engines import ENGINES, Answers, run_task
 from tests.analytics.helpers import EVENTS, SESSIONS
+from tests.factories import event
 
 T0 = "2025-01-02T10:00:00Z"
 
 
 def _call(event_id: str, session_id: str, **fields: Any) -> dict[str, Any]:
-    return {"event_id": event_id, "model": "gpt-4o", "session_id": session_id, **fields}
+    return event(event_id, session_id=session_id, **fields)
 
 
 # Arrival order is the reverse of event_id order, in separate requests and within one.

@@ -8,6 +8,7 @@ import pytest
 
 from tests.analytics.engines import ENGINES, Answers, run_task
 from tests.analytics.helpers import COSTS, EVENTS, SESSIONS
+from tests.factories import event
 
 KEYS = ["ключ", 'qu"ote', "2024", "a.b", "$x", "-1", "0", "emoji 🚀", "back\\slash"]
 
@@ -15,10 +16,10 @@ KEYS = ["ключ", 'qu"ote', "2024", "a.b", "$x", "-1", "0", "emoji 🚀", "bac
 def _events() -> list[dict[str, Any]]:
     tagged = {key: f"v{i}" for i, key in enumerate(KEYS)}
     return [
-        {"event_id": "t-1", "timestamp": "2025-01-02T10:00:00Z", "model": "gpt-4o",
-         "session_id": "tagged", "cost": 0.25, "tags": tagged},
-        {"event_id": "t-2", "timestamp": "2025-01-02T10:01:00Z", "model": "gpt-4o",
-         "session_id": "plain", "cost": 0.5, "tags": {"other": "x"}},
+        event("t-1", timestamp="2025-01-02T10:00:00Z", session_id="tagged", cost=0.25,
+              tags=tagged),
+        event("t-2", timestamp="2025-01-02T10:01:00Z", session_id="plain", cost=0.5,
+              tags={"other": "x"}),
     ]  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.factories import event
 from tests.hardening.rollup_api import Request, body
 from tests.hardening.rollup_engines import ENGINES, run_scenario
 
@@ -28,13 +29,9 @@ AFTER = Decimal("1")
 
 def _call(event_id: str, session_id: str, cost: float, minute: int = 0) -> dict[str, Any]:
     """One call; `cost` is written as a JSON number (1e-09 is exactly one nano-dollar)."""
-    return {
-        "event_id": event_id,
-        "timestamp": f"2025-01-02T10:{minute:02d}:00Z",
-        "model": "gpt-4o",
-        "session_id": session_id,
-        "cost": cost,
-    }
+    return event(
+        event_id, timestamp=f"2025-01-02T10:{minute:02d}:00Z", session_id=session_id, cost=cost
+    )
 
 
 def _batches() -> list[list[dict[str, Any]]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.factories import event
 from tests.hardening.rollup_api import Request, body
 from tests.hardening.rollup_engines import ENGINES, run_scenario
 
@@ -22,18 +23,16 @@ TS = "2025-01-02T10:00:00Z"
 
 
 def _call(event_id: str, session_id: str, *, timestamp: str | None = TS) -> dict[str, Any]:
-    call: dict[str, Any] = {
-        "event_id": event_id,
-        "model": "gpt-4o",
-        "session_id": session_id,
-        "cost": 1,
-        "entity_type": "customer",
-        "entity_id": f"from {event_id}",
-        "tags": {"first": event_id, f"only {event_id}": "x"},
-    }
-    if timestamp is not None:
-        call["timestamp"] = timestamp
-    return call
+    when = {} if timestamp is None else {"timestamp": timestamp}
+    return event(
+        event_id,
+        session_id=session_id,
+        cost=1,
+        entity_type="customer",
+        entity_id=f"from {event_id}",
+        tags={"first": event_id, f"only {event_id}": "x"},
+        **when,
+    )
 
 
 # session id -> (events in arrival order, batch by batch; the event that must win)

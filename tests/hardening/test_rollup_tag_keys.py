@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.factories import event
 from tests.hardening.rollup_api import body
 from tests.hardening.rollup_engines import ENGINES, run_scenario
 
@@ -23,21 +24,20 @@ KEYS = ["ключ", 'a"b', "a.b", "$x", "2024", "a'b", "sp ace"]
 
 
 def _call(event_id: str, timestamp: str, value: str, cost: int) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "timestamp": timestamp,
-        "model": "gpt-4o",
-        "session_id": "tagged",
-        "cost": cost,
-        "tags": {key: value for key in KEYS},
-    }
+    return event(
+        event_id,
+        timestamp=timestamp,
+        session_id="tagged",
+        cost=cost,
+        tags={key: value for key in KEYS},
+    )
 
 
 # The later call arrives first (and is rolled up first); the earlier one must win.
 BATCHES = [
     [_call("late", "2025-01-02T10:00:01Z", "late", 2)],
     [_call("early", "2025-01-02T10:00:00Z", "early", 3)],
-    [{"event_id": "untagged", "timestamp": "2025-01-02T10:00:02Z", "model": "gpt-4o", "cost": 5}],
+    [event("untagged", timestamp="2025-01-02T10:00:02Z", cost=5)],
 ]
 REQUESTS = [
     ("session", f"{SESSIONS}/tagged", {}),

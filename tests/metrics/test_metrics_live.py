@@ -17,10 +17,12 @@ import requests
 from django.urls import resolve
 
 from infraprism.celery import app as celery_app
+from tests.factories import event
 from tests.metrics.scrape import Scrape
 from tests.otel.live import server_env, tenant
 from tests.otel.spans import T0_NS, chat, llm_call, protobuf_body, recording
 from tests.reliability import procs
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -73,13 +75,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, django_db_setup: None) -> It
 
 
 def _event(event_id: str, session: str) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "model": "gpt-4o-mini",
-        "session_id": session,
-        "input_tokens": 10,
-        "output_tokens": 5,
-    }
+    return event(
+        event_id, model="gpt-4o-mini", session_id=session, input_tokens=10, output_tokens=5
+    )
 
 
 def test_exact_counts_after_known_traffic_on_two_workers(stack: Stack) -> None:
@@ -89,7 +87,7 @@ def test_exact_counts_after_known_traffic_on_two_workers(stack: Stack) -> None:
     rounds = 0
     while rounds < MIN_ROUNDS or (len(stack.pids_with_counters()) < 2 and rounds < MAX_ROUNDS):
         i = rounds
-        events = [_event(f"e{i}-0", f"m-{i}"), _event(f"e{i}-1", f"m-{i}"), {"model": ""}]
+        events = [_event(f"e{i}-0", f"m-{i}"), _event(f"e{i}-1", f"m-{i}"), event(None, model="")]
         if i:
             events.append(_event(f"e{i - 1}-0", f"m-{i - 1}"))  # a duplicate
         batch = requests.post(f"{url}/v1/events/batch", json={"events": events}, headers=auth)
@@ -183,7 +181,7 @@ def test_celery_task_failures_are_counted_from_the_worker(stack: Stack) -> None:
     # No organization id: the task raises TypeError in the worker (not a transient error, so
     # not retried) and Celery signals the failure.
     celery_app.send_task("sessions.rollup", args=[])
-    procs.wait_until(
+    wait_until(
         lambda: stack.scrape().value(
             "infraprism_celery_task_failures_total", task="sessions.rollup"
         )

@@ -29,6 +29,8 @@ from typing import Any
 import redis
 import requests
 
+from tests.waiting import wait_until
+
 # The checkout whose code the servers run: this one, or another (to try a fix against the suite).
 REPO = Path(os.environ.get("RELIABILITY_APP_DIR") or Path(__file__).resolve().parents[2])
 PYTHON = sys.executable
@@ -50,20 +52,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_until(
-    predicate: Callable[[], Any], *, timeout: float, interval: float = 0.1, what: str = ""
-) -> Any:
-    """Poll until predicate() is truthy; returns its value or fails with `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -336,6 +324,20 @@ def running(*procs: Proc | Server) -> Iterator[None]:
 
 
 # --- Children read line by line (rollup concurrency and worker tests) -------------------------
+
+
+def manage(env: Mapping[str, str], *args: str, timeout: float = 300) -> str:
+    """`manage.py args...` in a fresh process with `env`: its stdout, or fail with its stderr."""
+    done = subprocess.run(
+        [PYTHON, "manage.py", *args],
+        env=dict(env),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 class Child:

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from django.db import connection
 
+from tests import factories
 from tests.rollup import recompute as oracle
 
 # Figures for docs/reliability.md, printed at the end of the run (see conftest.py).
@@ -48,21 +49,22 @@ def make_events(n: int, *, sessions: int, seed: int, prefix: str) -> list[dict[s
     rng = random.Random(seed)
     events = []
     for i in range(n):
-        event: dict[str, Any] = {
-            "event_id": f"{prefix}-{i}",
-            "timestamp": (
+        # Keyword arguments are evaluated in order: the seeded draws are the same on every run.
+        event = factories.event(
+            f"{prefix}-{i}",
+            timestamp=(
                 BASE_TS
                 + timedelta(seconds=rng.randrange(30 * 86400), microseconds=rng.randrange(10**6))
             ).isoformat(),
-            "model": rng.choice(MODELS),
-            "provider": rng.choice(("openai", "anthropic", "google", "")),
-            "input_tokens": rng.randrange(20_000),
-            "output_tokens": rng.randrange(4_000),
-            "cached_input_tokens": rng.randrange(1_000),
-            "cost": cost_of(rng.randrange(50_000_000)),
-            "latency_ms": rng.randrange(30_000),
-            "status": "error" if rng.random() < 0.07 else "success",
-        }
+            model=rng.choice(MODELS),
+            provider=rng.choice(("openai", "anthropic", "google", "")),
+            input_tokens=rng.randrange(20_000),
+            output_tokens=rng.randrange(4_000),
+            cached_input_tokens=rng.randrange(1_000),
+            cost=cost_of(rng.randrange(50_000_000)),
+            latency_ms=rng.randrange(30_000),
+            status="error" if rng.random() < 0.07 else "success",
+        )
         if rng.random() < 0.95:
             event["session_id"] = f"{prefix}-s{rng.randrange(sessions)}"
         if rng.random() < 0.6:
@@ -266,7 +268,7 @@ def send_batches(
             except requests.ConnectionError:
                 with lock:
                     stats.retries += 1
-                time.sleep(0.2 * (attempt + 1))
+                time.sleep(0.2 * (attempt + 1))  # back off, as an SDK does: the behaviour sent
                 continue
             with lock:
                 stats.requests += 1
@@ -274,6 +276,7 @@ def send_batches(
             if response.status_code in (429, 503):
                 with lock:
                     stats.retries += 1
+                # Honour Retry-After (capped), as an SDK does: the behaviour sent.
                 time.sleep(min(float(response.headers.get("Retry-After", "1")), 2.0))
                 continue
             assert response.status_code == 202, (response.status_code, response.text[:500])
@@ -281,7 +284,7 @@ def send_batches(
             with lock:
                 stats.new += body["accepted"] - body["duplicates"]
                 stats.duplicates += body["duplicates"]
-            time.sleep(pace)
+            time.sleep(pace)  # spreads the load over time on purpose
             return
         raise AssertionError(f"batch not accepted after {max_tries} tries")
 

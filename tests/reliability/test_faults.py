@@ -20,6 +20,7 @@ import requests
 from django.db import connection
 
 from sessions.services import session_rollup_drain
+from tests.factories import event
 from tests.reliability import procs
 from tests.reliability.conftest import Fleet, Stack, Tenant
 from tests.reliability.support import (
@@ -36,6 +37,7 @@ from tests.reliability.support import (
     send_batches,
     stored,
 )
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -108,10 +110,16 @@ def test_redis_stopped_during_ingestion_then_sweeper_rolls_up_exactly(
 
     stats = send_batches(api, batches(before, 250), threads=3)
     assert stats.statuses == {202: 4}, stats
-    procs.wait_until(lambda: pending(org_id) == 0, timeout=60, what="rollup before the outage")
+    wait_until(lambda: pending(org_id) == 0, timeout=60, what="rollup before the outage")
 
+    beat_offset, worker_offset = beat.log_size(), worker.log_size()
     with live.redis_down():
-        time.sleep(1.5)  # let whatever the worker had in hand finish: nothing can reach it now
+        # Whatever the worker had in hand is done once it has noticed the broker is gone.
+        wait_until(
+            lambda: "Connection to broker lost" in worker.log_since(worker_offset),
+            timeout=30,
+            what="the worker to lose its broker",
+        )
 
         # Every request still answers 202 at once, not after a broker timeout; none is retried.
         latencies = []
@@ -128,14 +136,19 @@ def test_redis_stopped_during_ingestion_then_sweeper_rolls_up_exactly(
 
         # Durable and pending: stored, and nothing rolled them up while Redis was away.
         assert event_count(org_id) == len(before) + len(during)
-        time.sleep(3)  # more than one sweep interval
+        # A sweep came due while Redis was away: beat could not send it to the worker.
+        wait_until(
+            lambda: "beat: Connection error" in beat.log_since(beat_offset),
+            timeout=30,
+            what="beat to fail to send a sweep during the outage",
+        )
         assert pending(org_id) == len(_in_sessions(during))
         assert_folded_invariant(org_id)
     # Redis is back (empty: no queued task, no debounce marker) on the same port.
 
     stats = send_batches(api, batches(after, 250), threads=3)
     assert stats.statuses == {202: 4}, stats
-    procs.wait_until(
+    wait_until(
         lambda: pending(org_id) == 0, timeout=120, interval=0.5, what="rollup after the outage"
     )
     _assert_exact(org_id, events, "redis_outage")
@@ -158,13 +171,9 @@ def test_worker_sigkilled_mid_rollup_loses_and_doubles_nothing(
 
     # A session whose aggregate row exists, so that a lock on it can stop a rollup midway. Its
     # events are queued last and its id sorts last: claimed in the last chunk either way.
-    first = {
-        "event_id": "locked-0",
-        "session_id": "zz-locked",
-        "model": "gpt-4o",
-        "timestamp": "2024-06-01T00:00:00Z",
-        "cost": cost_of(1000),
-    }
+    first = event(
+        "locked-0", session_id="zz-locked", timestamp="2024-06-01T00:00:00Z", cost=cost_of(1000)
+    )
     assert api.post("/v1/events", json=first).status_code == 202
     session_rollup_drain(organization_id=org_id)
     assert pending(org_id) == 0
@@ -189,7 +198,7 @@ def test_worker_sigkilled_mid_rollup_loses_and_doubles_nothing(
             [org_id],
         )
         worker = fleet.worker(env, "victim")
-        blocked = procs.wait_until(
+        blocked = wait_until(
             lambda: _backend_pids(_ROLLUP_LIKE, waiting_on_lock=True),
             timeout=60,
             what="the rollup to reach the locked session",
@@ -205,7 +214,7 @@ def test_worker_sigkilled_mid_rollup_loses_and_doubles_nothing(
     finally:
         lock.rollback()  # the orphaned rollup statement can now finish; its COMMIT never comes
         lock.close()
-    procs.wait_until(
+    wait_until(
         lambda: not any(_backend_alive(pid) for pid in blocked),
         timeout=30,
         what="the killed worker's transaction to end",
@@ -217,7 +226,7 @@ def test_worker_sigkilled_mid_rollup_loses_and_doubles_nothing(
     restarted = fleet.worker(env, "restarted", wait=False)
     beat = fleet.beat(env, wait=False)
     procs.wait_ready(restarted, beat)
-    procs.wait_until(lambda: pending(org_id) == 0, timeout=90, what="rollup after the restart")
+    wait_until(lambda: pending(org_id) == 0, timeout=90, what="rollup after the restart")
     _assert_exact(org_id, all_events, "worker_sigkill")
     assert stored(org_id)["zz-locked"][0] == 21
 
@@ -259,7 +268,7 @@ def test_postgres_connection_dropped_mid_request_is_a_clean_503(
         _insert_blocking_event(side, org_id, events[200]["event_id"])
         with ThreadPoolExecutor(max_workers=1) as pool:
             future = pool.submit(api.batch, events)
-            pids = procs.wait_until(
+            pids = wait_until(
                 lambda: _backend_pids("%INSERT INTO ingestion_event%", waiting_on_lock=True),
                 timeout=30,
                 what="the server's insert to wait",
@@ -278,7 +287,7 @@ def test_postgres_connection_dropped_mid_request_is_a_clean_503(
         side.execute("LOCK TABLE llm_sessions_session IN ACCESS EXCLUSIVE MODE")
         with ThreadPoolExecutor(max_workers=1) as pool:
             future = pool.submit(api.get, "/v1/analytics/sessions")
-            pids = procs.wait_until(
+            pids = wait_until(
                 lambda: _backend_pids("%llm_sessions_session%", waiting_on_lock=True),
                 timeout=30,
                 what="the server's read to wait",
@@ -332,7 +341,7 @@ def test_three_workers_and_beat_race_over_the_same_backlog(
     more = make_events(2000, sessions=20, seed=32, prefix="race-more")
     assert send_batches(api, batches(more, 100), threads=3).new == 2000
 
-    procs.wait_until(lambda: pending(org_id) == 0, timeout=120, interval=0.5, what="the race")
+    wait_until(lambda: pending(org_id) == 0, timeout=120, interval=0.5, what="the race")
     _assert_exact(org_id, backlog + more, "race")
     folded = [_events_rolled_up_per_worker(w) for w in workers]
     assert sum(folded) == len(_in_sessions(backlog + more)), folded

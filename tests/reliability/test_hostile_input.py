@@ -14,18 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from tests.factories import event, event_bytes
 from tests.reliability.conftest import Stack, Tenant
 from tests.reliability.support import Api, record
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 EVENTS = "/v1/events"
 BATCH = "/v1/events/batch"
 MAX_BODY = 5 * 1024 * 1024
-
-
-def _event(**fields: object) -> bytes:
-    return json.dumps({"model": "gpt-4o", **fields}).encode()
 
 
 def _batch_of(item: bytes) -> bytes:
@@ -60,30 +58,30 @@ ITEM_CORPUS: list[tuple[str, bytes]] = [
     ("control-in-session", b'{"model": "m", "session_id": "a\\nb"}'),
     ("duplicate-keys", b'{"model": "a", "model": "b"}'),
     ("duplicate-event-id-keys", b'{"model": "m", "event_id": "d1", "event_id": "d2"}'),
-    ("model-number", _event(model=123)),
-    ("model-null", _event(model=None)),
-    ("model-empty", _event(model="")),
-    ("model-huge", _event(model="m" * 1_000_000)),
-    ("tokens-string", _event(input_tokens="5")),
-    ("tokens-float", _event(input_tokens=5.5)),
-    ("tokens-bool", _event(input_tokens=True)),
-    ("cost-string", _event(cost="0.1")),
-    ("cost-bool", _event(cost=True)),
-    ("cost-object", _event(cost={"usd": 1})),
-    ("tags-list", _event(tags=["a"])),
-    ("tags-int-values", _event(tags={"a": 1})),
-    ("tags-too-many", _event(tags={f"k{i}": "v" for i in range(51)})),
-    ("tags-huge-key", _event(tags={"k" * 10_000: "v"})),
-    ("timestamp-number", _event(timestamp=12345)),
-    ("timestamp-garbage", _event(timestamp="2024-13-45T99:99:99Z")),
-    ("timestamp-naive", _event(timestamp="2024-06-01T00:00:00")),
-    ("timestamp-year-1", _event(timestamp="0001-01-01T00:00:00Z")),
-    ("timestamp-far-future", _event(timestamp="9999-12-31T23:59:59+14:00")),
-    ("status-unknown", _event(status="ok")),
-    ("entity-half", _event(entity_type="customer")),
-    ("unknown-field", _event(modle="typo")),
-    ("session-id-huge", _event(session_id="s" * 100_000)),
-    ("event-id-huge", _event(event_id="e" * 100_000)),
+    ("model-number", event_bytes(model=123)),
+    ("model-null", event_bytes(model=None)),
+    ("model-empty", event_bytes(model="")),
+    ("model-huge", event_bytes(model="m" * 1_000_000)),
+    ("tokens-string", event_bytes(input_tokens="5")),
+    ("tokens-float", event_bytes(input_tokens=5.5)),
+    ("tokens-bool", event_bytes(input_tokens=True)),
+    ("cost-string", event_bytes(cost="0.1")),
+    ("cost-bool", event_bytes(cost=True)),
+    ("cost-object", event_bytes(cost={"usd": 1})),
+    ("tags-list", event_bytes(tags=["a"])),
+    ("tags-int-values", event_bytes(tags={"a": 1})),
+    ("tags-too-many", event_bytes(tags={f"k{i}": "v" for i in range(51)})),
+    ("tags-huge-key", event_bytes(tags={"k" * 10_000: "v"})),
+    ("timestamp-number", event_bytes(timestamp=12345)),
+    ("timestamp-garbage", event_bytes(timestamp="2024-13-45T99:99:99Z")),
+    ("timestamp-naive", event_bytes(timestamp="2024-06-01T00:00:00")),
+    ("timestamp-year-1", event_bytes(timestamp="0001-01-01T00:00:00Z")),
+    ("timestamp-far-future", event_bytes(timestamp="9999-12-31T23:59:59+14:00")),
+    ("status-unknown", event_bytes(status="ok")),
+    ("entity-half", event_bytes(entity_type="customer")),
+    ("unknown-field", event_bytes(modle="typo")),
+    ("session-id-huge", event_bytes(session_id="s" * 100_000)),
+    ("event-id-huge", event_bytes(event_id="e" * 100_000)),
     ("top-level-null", b"null"),
     ("top-level-number", b"42"),
     ("top-level-string", b'"event"'),
@@ -134,9 +132,9 @@ def test_malformed_body_corpus_never_5xx(live: Stack, tenant: Tenant) -> None:
     cases += [(f"batch-item/{n}", BATCH, _batch_of(b)) for n, b in ITEM_CORPUS]
     cases += [(f"batch/{n}", BATCH, b) for n, b in BATCH_CORPUS]
     cases += [
-        ("content-type/text-plain", EVENTS, _event()),
+        ("content-type/text-plain", EVENTS, event_bytes()),
         ("content-type/form", EVENTS, b"model=gpt-4o"),
-        ("content-type/none", EVENTS, _event()),
+        ("content-type/none", EVENTS, event_bytes()),
     ]
     for name, path, body in cases:
         content_type = {
@@ -161,7 +159,7 @@ def test_malformed_body_corpus_never_5xx(live: Stack, tenant: Tenant) -> None:
                  "single/huge-int-tokens", "single/model-number", "batch/events-1001"):  # fmt: skip
         assert outcomes[name] == 400, (name, outcomes[name])
     assert requests.get(f"{live.url}/healthz", timeout=5).status_code == 200
-    assert api.post(EVENTS, json={"model": "gpt-4o"}).status_code == 202
+    assert api.post(EVENTS, json=event(None)).status_code == 202
 
 
 def _padded(body: bytes, size: int) -> bytes:
@@ -171,7 +169,7 @@ def _padded(body: bytes, size: int) -> bytes:
 
 def test_oversized_bodies_are_413_and_the_limit_is_exact(live: Stack, tenant: Tenant) -> None:
     api = tenant.api(live.url)
-    valid = json.dumps({"events": [{"model": "gpt-4o", "event_id": "big-1"}]}).encode()
+    valid = json.dumps({"events": [event("big-1")]}).encode()
 
     at_limit = api.post(BATCH, data=_padded(valid, MAX_BODY))
     assert at_limit.status_code == 202, at_limit.text[:300]
@@ -253,9 +251,12 @@ def test_oversized_headers_get_a_4xx_and_the_server_keeps_answering(
     record(oversized_header_inputs_tried=len(requests_))
 
 
-def _slow_client(port: int, key: str, byte_interval: float, statuses: list[int]) -> None:
-    """POST one event, sending its body one byte every `byte_interval` seconds."""
-    body = json.dumps({"model": "gpt-4o", "session_id": "slow-client"}).encode()
+def _slow_client(
+    port: int, key: str, byte_interval: float, statuses: list[int], in_body: list[int]
+) -> None:
+    """POST one event, sending its body one byte every `byte_interval` seconds; `in_body` gets
+    an entry once the headers and the first byte are sent."""
+    body = json.dumps(event(None, session_id="slow-client")).encode()
     head = (
         f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
@@ -263,9 +264,11 @@ def _slow_client(port: int, key: str, byte_interval: float, statuses: list[int])
     ).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
         sock.sendall(head)
-        for byte in body:
-            time.sleep(byte_interval)
+        for number, byte in enumerate(body):
+            time.sleep(byte_interval)  # the slowness is the behaviour under test
             sock.sendall(bytes([byte]))
+            if number == 0:
+                in_body.append(1)
         received = b""
         while b"\r\n" not in received:
             chunk = sock.recv(4096)
@@ -285,16 +288,17 @@ def test_slow_clients_do_not_block_others(live: Stack, tenant: Tenant) -> None:
     """
     api = tenant.api(live.url)
     slow_statuses: list[int] = []
+    in_body: list[int] = []
     slow = [
         threading.Thread(
-            target=_slow_client, args=(live.server.port, tenant.key, 0.15, slow_statuses)
+            target=_slow_client, args=(live.server.port, tenant.key, 0.15, slow_statuses, in_body)
         )
         for _ in range(3)
     ]
     for thread in slow:
         thread.start()
     try:
-        time.sleep(1.0)  # they are connected and stuck in their bodies
+        wait_until(lambda: len(in_body) == len(slow), timeout=10, what="slow clients in bodies")
 
         def normal(i: int) -> float:
             started = time.monotonic()
@@ -302,7 +306,7 @@ def test_slow_clients_do_not_block_others(live: Stack, tenant: Tenant) -> None:
                 response = api.get("/v1/analytics/sessions", timeout=10)
                 assert response.status_code == 200
             else:
-                response = api.post(EVENTS, json={"model": "gpt-4o"}, timeout=10)
+                response = api.post(EVENTS, json=event(None), timeout=10)
                 assert response.status_code == 202
             return time.monotonic() - started
 

@@ -27,6 +27,7 @@ from tests.reliability.support import (
     send_batches,
     stored,
 )
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
@@ -53,7 +54,7 @@ def replay(
     assert stats.duplicates == unique * (copies - 1), stats
     assert event_count(org_id) == unique
 
-    procs.wait_until(lambda: pending(org_id) == 0, timeout=120, interval=0.25, what="rollup")
+    wait_until(lambda: pending(org_id) == 0, timeout=120, interval=0.25, what="rollup")
     oracle = recompute(org_id)
     by_sql = compare(oracle, stored(org_id))
     from_source = compare(expected_from(events), stored(org_id))

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import logging
 import os
 import secrets
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +28,11 @@ from infraprism import keys
 from infraprism.models import ApiKey, Organization
 from infraprism.services import api_key_create, api_key_revoke
 from sessions.services import session_rollup_drain
+from tests.factories import event
 from tests.reliability import procs
 from tests.reliability.conftest import Fleet, Stack, Tenant
 from tests.reliability.support import Api, event_count, record
+from tests.waiting import sleep_into_fresh_window, sleep_into_next_window, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -40,17 +42,17 @@ SECRET_WORDS = ("a-secret-session", "acme-secret-entity", "secret-model-a", "sec
 
 def _secret_events() -> list[dict[str, Any]]:
     return [
-        {
-            "event_id": f"a-{i}",
-            "session_id": SECRET_SESSION,
-            "model": "secret-model-a",
-            "entity_type": "customer",
-            "entity_id": "acme-secret-entity",
-            "tags": {"feature": "secret-tag-value"},
-            "timestamp": f"2024-06-01T12:0{i}:00Z",
-            "cost": 0.25,
-            "input_tokens": 100,
-        }
+        event(
+            f"a-{i}",
+            session_id=SECRET_SESSION,
+            model="secret-model-a",
+            entity_type="customer",
+            entity_id="acme-secret-entity",
+            tags={"feature": "secret-tag-value"},
+            timestamp=f"2024-06-01T12:0{i}:00Z",
+            cost=0.25,
+            input_tokens=100,
+        )
         for i in range(3)
     ]
 
@@ -79,9 +81,9 @@ def _call(base_url: str, method: str, path: str, authorization: str | None) -> r
     headers = {"Authorization": authorization} if authorization is not None else {}
     body: Any = None
     if path == "/v1/events":
-        body = {"model": "gpt-4o", "event_id": "probe"}
+        body = event("probe")
     elif path == "/v1/events/batch":
-        body = {"events": [{"model": "gpt-4o", "event_id": "probe-batch"}]}
+        body = {"events": [event("probe-batch")]}
     return requests.request(method, base_url + path, json=body, headers=headers, timeout=30)
 
 
@@ -217,8 +219,8 @@ def _exercise(base_url: str, first: Tenant, bad_keys: list[str]) -> int:
     """A full ingest + read flow with successes and failures of every kind; returns requests."""
     api = first.api(base_url)
     calls: list[Callable[[], Any]] = [
-        lambda: api.post("/v1/events", json={"model": "gpt-4o", "session_id": "log-s"}),
-        lambda: api.batch([{"model": "gpt-4o", "session_id": "log-s"}] * 3),
+        lambda: api.post("/v1/events", json=event(None, session_id="log-s")),
+        lambda: api.batch([event(None, session_id="log-s")] * 3),
         lambda: api.post("/v1/events", json={"model": 1}),
         lambda: api.post("/v1/events", data=b"{not json"),
         lambda: api.post("/v1/events/batch", data=b" " * (5 * 1024 * 1024 + 1)),
@@ -259,6 +261,12 @@ def _bad_keys(first: Tenant) -> list[str]:
     return [keys.generate_key(), revoked, expired]
 
 
+def _log_with(live: Stack, offset: int, text: str) -> str:
+    """The server log since `offset` once it holds `text` ("" until then)."""
+    log = live.server.proc.log_since(offset)
+    return log if text in log else ""
+
+
 @pytest.mark.integration
 def test_keys_never_logged_by_the_live_server(
     live: Stack, two_tenants: tuple[Tenant, Tenant]
@@ -269,9 +277,9 @@ def test_keys_never_logged_by_the_live_server(
     offset = live.server.proc.log_size()
     bad = _bad_keys(first)
     n = _exercise(live.url, first, bad)
-    time.sleep(0.5)  # let the access log lines land
-    log = live.server.proc.log_since(offset)
-    assert "request method=GET path=/v1/analytics/sessions status=200" in log  # it did log
+    # It did log (the access log lines land just after the responses).
+    logged = "request method=GET path=/v1/analytics/sessions status=200"
+    log = wait_until(lambda: _log_with(live, offset, logged), timeout=10, what="the access log")
     for secret in _secret_parts(first.key, first.ingest_key, first.read_key, second.key, *bad):
         assert secret not in log
     record(key_log_requests_live=n)
@@ -288,9 +296,9 @@ def test_a_key_sent_as_basic_auth_username_is_not_logged(
     offset = live.server.proc.log_size()
     response = requests.get(live.url + "/v1/analytics/sessions", auth=(tenant.key, ""), timeout=10)
     assert response.status_code == 401
-    time.sleep(0.5)
-    log = live.server.proc.log_since(offset)
-    assert "/v1/analytics/sessions" in log
+    log = wait_until(
+        lambda: _log_with(live, offset, "/v1/analytics/sessions"), timeout=10, what="the access log"
+    )
     for secret in _secret_parts(tenant.key):
         assert secret not in log, "the API key was written to the access log"
 
@@ -314,7 +322,7 @@ def test_keys_never_logged_in_process_at_debug_with_sql(
     json_type = "application/json"
     connection.force_debug_cursor = True
     try:
-        client.post("/v1/events", {"model": "gpt-4o", "session_id": "x"}, json_type)
+        client.post("/v1/events", event(None, session_id="x"), json_type)
         client.post("/v1/events", {"model": 5}, json_type)
         client.post("/v1/events/batch", b"{bad", json_type)
         client.get("/v1/analytics/sessions")
@@ -372,13 +380,6 @@ def test_key_hashes_are_compared_with_hmac_compare_digest(
 INGEST_LIMIT, READ_LIMIT, PERIOD = 5, 8, 5
 
 
-def _at_window_start(min_left: float = 3.5) -> None:
-    """Sleep into a fixed window (they start at multiples of PERIOD) with min_left seconds left."""
-    left = PERIOD - time.time() % PERIOD
-    if left < min_left:
-        time.sleep(left + 0.05)
-
-
 def _burst(call: Callable[[], requests.Response], n: int) -> list[requests.Response]:
     with ThreadPoolExecutor(max_workers=6) as pool:
         return list(pool.map(lambda _: call(), range(n)))
@@ -403,9 +404,9 @@ def test_rate_limits_hold_per_key_per_window_through_a_live_server(
     )
 
     def ingest(client: Api) -> Callable[[], requests.Response]:
-        return lambda: client.post("/v1/events", json={"model": "gpt-4o"})
+        return lambda: client.post("/v1/events", json=event(None))
 
-    _at_window_start()
+    sleep_into_fresh_window(PERIOD, min_left=3.5)
     ingested = _burst(ingest(api), 14)
     read = _burst(lambda: api.get("/v1/analytics/sessions"), 14)
     assert Counter(r.status_code for r in ingested) == {202: INGEST_LIMIT, 429: 14 - INGEST_LIMIT}
@@ -419,7 +420,7 @@ def test_rate_limits_hold_per_key_per_window_through_a_live_server(
     assert event_count(first.org.pk) == 2 * INGEST_LIMIT  # refused events were not stored
 
     # The next window starts afresh.
-    time.sleep(PERIOD - time.time() % PERIOD + 0.05)
+    sleep_into_next_window(PERIOD)
     assert ingest(api)().status_code == 202
 
     # Limits fail open when Redis is down: ingestion never stops for want of a counter.
@@ -474,12 +475,13 @@ def _production_env(database_url: str) -> dict[str, str]:
 @pytest.mark.django_db(transaction=False)
 def test_debug_is_off_by_default_in_production_settings(database_url: str, live: Stack) -> None:
     out = subprocess.run(
-        [procs.PYTHON, "-c", "import django; django.setup(); from django.conf import settings; "
-         "print(settings.DEBUG, settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)"],
+        [procs.PYTHON, "-m", "tests.probes", "settings"],
         cwd=procs.REPO, env=_production_env(database_url), capture_output=True, text=True,
         timeout=120, check=True,
     )  # fmt: skip
-    assert out.stdout.split() == ["False", "True", "True"], out
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    flags = {name: seen[name] for name in ("debug", "session_cookie_secure", "csrf_cookie_secure")}
+    assert flags == {"debug": False, "session_cookie_secure": True, "csrf_cookie_secure": True}
     # And the live server answers errors without a debug page.
     response = requests.get(live.url + "/no/such/page", timeout=10)
     assert response.status_code == 404

@@ -26,6 +26,7 @@ from tests.reliability.support import (
 from tests.reliability.test_faults import _assert_exact
 from tests.reliability.test_hostile_input import _slow_client
 from tests.reliability.test_replay import replay
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.soak,
@@ -92,7 +93,7 @@ def test_soak_workers_killed_again_and_again_under_load(
             stop.set()
             monkey.result()
     assert stats.new == len(events)
-    procs.wait_until(lambda: pending(tenant.org.pk) == 0, timeout=300, what="final rollup")
+    wait_until(lambda: pending(tenant.org.pk) == 0, timeout=300, what="final rollup")
     record(chaos_pool_kills=kills["pool"], chaos_worker_kills=kills["worker"])
     assert kills["pool"] + kills["worker"] >= 8, kills
     _assert_exact(tenant.org.pk, events, "chaos")
@@ -123,7 +124,7 @@ def test_soak_redis_flapping_during_ingestion(
             stop.set()
             flapper.result()
     assert stats.new == len(events) and stats.server_errors == 0, stats
-    procs.wait_until(lambda: pending(tenant.org.pk) == 0, timeout=300, what="final rollup")
+    wait_until(lambda: pending(tenant.org.pk) == 0, timeout=300, what="final rollup")
     record(flap_outages=outages)
     assert outages >= 5
     _assert_exact(tenant.org.pk, events, "flap")
@@ -137,16 +138,17 @@ def test_soak_as_many_slow_clients_as_server_threads(
     thread until its body is complete. A buffering proxy in front, or async workers, fix it.)"""
     tenant = make_tenant("slowloris")
     slow_statuses: list[int] = []
+    in_body: list[int] = []
     slow = [
         threading.Thread(
-            target=_slow_client, args=(live.server.port, tenant.key, 0.5, slow_statuses)
+            target=_slow_client, args=(live.server.port, tenant.key, 0.5, slow_statuses, in_body)
         )
         for _ in range(8)
     ]
     for thread in slow:
         thread.start()
     try:
-        time.sleep(2)
+        wait_until(lambda: len(in_body) == len(slow), timeout=30, what="slow clients in bodies")
         latencies = []
         for _ in range(10):
             started = time.monotonic()

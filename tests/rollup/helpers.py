@@ -19,11 +19,6 @@ def at(minutes: float = 0, *, micros: int = 0) -> str:
     return (T0 + timedelta(minutes=minutes, microseconds=micros)).isoformat()
 
 
-def event(event_id: str, **fields: Any) -> dict[str, Any]:
-    """One API event: a model and an id by default, anything else as given."""
-    return {"event_id": event_id, "model": "gpt-4o", **fields}
-
-
 def ingest_http(client: Any, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """POST the events as one batch; every one must be accepted (new or duplicate)."""
     response = client.post_json("/v1/events/batch", {"events": list(events)})

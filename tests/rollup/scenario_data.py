@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from tests.factories import event
+
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -14,7 +16,7 @@ def at(minutes: float) -> str:
 
 
 def ev(event_id: str, minutes: float, **fields: Any) -> dict[str, Any]:
-    return {"event_id": event_id, "timestamp": at(minutes), "model": "gpt-4o", **fields}
+    return event(event_id, timestamp=at(minutes), **fields)
 
 
 BATCH_1 = [

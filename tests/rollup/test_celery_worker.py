@@ -5,7 +5,6 @@ The worker is a child process on the test database and a Redis database of this 
 """
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -18,9 +17,11 @@ from infraprism import redis_client
 from infraprism.celery import app
 from infraprism.models import Organization
 from ingestion.models import Event
+from tests.factories import event
 from tests.reliability.procs import PYTHON, Child, service_env
 from tests.rollup.helpers import at, database_url_for_subprocess, ingest, pending
 from tests.rollup.recompute import recompute, snapshot
+from tests.waiting import wait_until
 
 REDIS_URL = os.environ.get("CELERY_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 
@@ -95,16 +96,16 @@ def worker(broker: redis.Redis) -> Iterator[Child]:
 
 def session_events(prefix: str, sessions: int, per_session: int) -> list[dict[str, Any]]:
     return [
-        {
-            "event_id": f"{prefix}-{s}-{i}",
-            "session_id": f"{prefix}-{s}",
-            "timestamp": at(-i, micros=s),
-            "model": ["gpt-4o", "claude-3-5-sonnet"][i % 2],
-            "cost": Decimal("0.0000015"),
-            "input_tokens": 10 * i,
-            "tags": {"turn": str(i)},
+        event(
+            f"{prefix}-{s}-{i}",
+            session_id=f"{prefix}-{s}",
+            timestamp=at(-i, micros=s),
+            model=["gpt-4o", "claude-3-5-sonnet"][i % 2],
+            cost=Decimal("0.0000015"),
+            input_tokens=10 * i,
+            tags={"turn": str(i)},
             **({"entity_type": "customer", "entity_id": f"c{i}"} if i % 3 else {}),
-        }
+        )
         for s in range(sessions)
         for i in range(per_session)
     ]
@@ -112,15 +113,12 @@ def session_events(prefix: str, sessions: int, per_session: int) -> list[dict[st
 
 def wait_for_rollup(org: Organization, what: str, timeout: float = 30) -> None:
     """Poll until nothing is pending and the aggregates equal a recomputation."""
-    deadline = time.monotonic() + timeout
-    while True:
-        expected = recompute(org.pk)
-        if pending(org.pk) == 0 and snapshot(org.pk) == expected:
-            return
-        assert time.monotonic() < deadline, (
-            f"{what}: pending={pending(org.pk)}, sessions={len(snapshot(org.pk))}/{len(expected)}"
-        )
-        time.sleep(0.2)
+    wait_until(
+        lambda: pending(org.pk) == 0 and snapshot(org.pk) == recompute(org.pk),
+        timeout=timeout,
+        interval=0.2,
+        what=f"{what}: nothing pending and the aggregates recomputed",
+    )
 
 
 def test_ingest_schedules_a_rollup_that_a_real_worker_runs(

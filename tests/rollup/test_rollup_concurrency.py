@@ -15,10 +15,12 @@ from django.db import connection
 from infraprism.models import Organization
 from sessions.models import PendingRollup
 from sessions.services import session_rollup_drain
+from tests.factories import event
 from tests.reliability import procs
 from tests.reliability.procs import Child
 from tests.rollup.helpers import T0, database_url_for_subprocess, ingest, pending
 from tests.rollup.recompute import recompute, snapshot
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -55,23 +57,24 @@ def make_events(
 ) -> list[dict[str, Any]]:
     events = []
     for i in range(count):
-        item: dict[str, Any] = {
-            "event_id": f"{prefix}-{i}",
-            "session_id": rng.choice(sessions),
-            "timestamp": T0.replace(
+        # Keyword arguments are evaluated in order: the seeded draws are the same on every run.
+        item = event(
+            f"{prefix}-{i}",
+            session_id=rng.choice(sessions),
+            timestamp=T0.replace(
                 hour=rng.randrange(24), minute=rng.randrange(60), microsecond=rng.randrange(10**6)
             ).isoformat(),
-            "model": rng.choice(["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet"]),
-            "cost": Decimal(rng.randrange(10**7)).scaleb(-9),
-            "input_tokens": rng.randrange(5000),
-            "output_tokens": rng.randrange(500),
-            "cached_input_tokens": rng.randrange(100),
-            "status": "error" if rng.random() < 0.1 else "success",
-            "tags": {
+            model=rng.choice(["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet"]),
+            cost=Decimal(rng.randrange(10**7)).scaleb(-9),
+            input_tokens=rng.randrange(5000),
+            output_tokens=rng.randrange(500),
+            cached_input_tokens=rng.randrange(100),
+            status="error" if rng.random() < 0.1 else "success",
+            tags={
                 rng.choice(["env", "team", "feature"]): rng.choice(["a", "b", "c"])
                 for _ in range(rng.randrange(3))
             },
-        }
+        )
         if rng.random() < 0.5:
             item["entity_type"] = "customer"
             item["entity_id"] = f"c{rng.randrange(20)}"
@@ -157,7 +160,7 @@ def test_a_rollup_killed_mid_transaction_loses_and_doubles_nothing(
     assert stored == {s: expected[s] for s in free_sessions}
 
     # A new event for a session the holder has locked: that drain must wait, not skip it.
-    ingest(org.pk, [{"event_id": "late", "session_id": "a-held-0", "model": "gpt-4o", "cost": 1}])
+    ingest(org.pk, [event("late", session_id="a-held-0", cost=1)])
     result: dict[str, Any] = {}
 
     def drain_in_thread() -> None:
@@ -173,7 +176,7 @@ def test_a_rollup_killed_mid_transaction_loses_and_doubles_nothing(
     waiter = threading.Thread(target=drain_in_thread)
     waiter.start()
     try:
-        procs.wait_until(
+        wait_until(
             lambda: lock_waiters() >= 1,
             timeout=10,
             interval=0.05,

@@ -20,6 +20,7 @@ from infraprism.models import Organization
 from ingestion.models import Event
 from sessions.models import PendingRollup, Session
 from sessions.services import session_rollup_drain
+from tests.factories import event
 from tests.rollup.helpers import T0, ingest, pending, requeue_in_order
 from tests.rollup.recompute import recompute, snapshot
 
@@ -49,23 +50,24 @@ costs = st.one_of(
 
 @st.composite
 def events(draw: st.DrawFn) -> dict[str, Any]:
-    item: dict[str, Any] = {
+    # Keyword arguments are evaluated in order: the draws keep theirs.
+    item = event(
         # A small id space: the same id is often drawn again, usually with other content.
-        "event_id": f"e{draw(st.integers(min_value=0, max_value=30))}",
-        "timestamp": draw(timestamps),
-        "model": draw(st.sampled_from(["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "x-1"])),
-        "input_tokens": draw(st.integers(min_value=0, max_value=10**6)),
-        "output_tokens": draw(st.integers(min_value=0, max_value=10**5)),
-        "cached_input_tokens": draw(st.integers(min_value=0, max_value=10**4)),
-        "status": draw(st.sampled_from(["success", "success", "error"])),
-        "tags": draw(
+        f"e{draw(st.integers(min_value=0, max_value=30))}",
+        timestamp=draw(timestamps),
+        model=draw(st.sampled_from(["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "x-1"])),
+        input_tokens=draw(st.integers(min_value=0, max_value=10**6)),
+        output_tokens=draw(st.integers(min_value=0, max_value=10**5)),
+        cached_input_tokens=draw(st.integers(min_value=0, max_value=10**4)),
+        status=draw(st.sampled_from(["success", "success", "error"])),
+        tags=draw(
             st.dictionaries(
                 st.sampled_from(["env", "team", "feature"]),
                 st.sampled_from(["prod", "dev", ""]),
                 max_size=3,
             )
         ),
-    }
+    )
     session_id = draw(st.sampled_from(["s1", "s2", "s3", None]))
     if session_id is not None:
         item["session_id"] = session_id

@@ -18,7 +18,8 @@ from ingestion.models import Event
 from sessions.models import PendingRollup, Session
 from sessions.services import session_rollup_drain
 from tests.conftest import KeyClient
-from tests.rollup.helpers import at, event, ingest_http, pending, requeue_in_order
+from tests.factories import event
+from tests.rollup.helpers import at, ingest_http, pending, requeue_in_order
 from tests.rollup.recompute import recompute, snapshot
 
 pytestmark = pytest.mark.django_db
