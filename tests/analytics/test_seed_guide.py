@@ -19,6 +19,7 @@ from django.apps import apps as django_apps
 from ingestion.models import ModelPrice
 from tests.analytics.helpers import ingest
 from tests.factories import event
+from tests.guide_traffic import CHAT_TURNS, chatbot_calls
 
 # Verbatim from the guide; only the base URL and the key are filled in (the guide's flattened
 # text lost its indentation, restored here).
@@ -45,27 +46,7 @@ for session in response.json()["data"]:
 GPT_4O_INPUT = Decimal("2.50") / 1_000_000
 GPT_4O_OUTPUT = Decimal("10.00") / 1_000_000
 
-# (input_tokens, output_tokens) of the three chatbot turns; the prompt grows each turn.
-CHAT_TURNS = [(800, 150), (960, 170), (1160, 180)]
-
-
-def _chatbot_calls(session_id: str, customer_id: str, day: str) -> list[dict[str, Any]]:
-    """What the guide's ChatSession sends for its three chat() calls (no client cost)."""
-    return [
-        event(
-            timestamp=f"{day}T09:00:{10 * turn:02d}Z",
-            model="gpt-4o",
-            provider="openai",
-            entity_type="customer",
-            entity_id=customer_id,
-            session_id=session_id,
-            tags={"feature": "chatbot"},
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            latency_ms=900,
-        )
-        for turn, (input_tokens, output_tokens) in enumerate(CHAT_TURNS)
-    ]
+# CHAT_TURNS (tests/guide_traffic.py): (input_tokens, output_tokens) of the three chatbot turns.
 
 
 @pytest.fixture
@@ -82,7 +63,7 @@ def test_guide_snippet_prints_the_chatbot_sessions(
 ) -> None:
     chat = str(uuid.uuid4())
     earlier = str(uuid.uuid4())
-    ingest(client, _chatbot_calls(chat, "acme-corp", "2025-03-10"))
+    ingest(client, chatbot_calls(session_id=chat, customer="acme-corp", day="2025-03-10"))
     # A one-turn conversation earlier, an acme-corp session before start_date, another
     # customer, and a non-customer entity with the same id: only the first is printed with chat.
     ingest(

@@ -21,14 +21,14 @@ from infraprism.services import api_key_create, organization_create
 from sessions.services import session_rollup_drain
 from tests.dashboard import browser
 from tests.dashboard.conftest import PASSWORD
-from tests.dashboard.seed import (
+from tests.factories import event
+from tests.guide_traffic import (
     AGENT_SESSION,
     AGENT_STEPS,
     CHATBOT_SESSION,
     agent_calls,
     chatbot_calls,
 )
-from tests.factories import event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,8 +13,8 @@ from django.test import Client
 from dashboard.templatetags.dash_format import session_url
 from infraprism.models import Organization
 from tests.analytics.helpers import ingest
-from tests.dashboard.seed import AGENT_SESSION, CHATBOT_SESSION, agent_calls, chatbot_calls
 from tests.factories import event
+from tests.guide_traffic import AGENT_SESSION, CHATBOT_SESSION, agent_calls, chatbot_calls
 
 # Ids ingestion accepts that are awkward in a URL path.
 AWKWARD_IDS = [

@@ -1,5 +1,6 @@
-"""Guide-shaped traffic for the dashboard tests (seed/sessions-guide.txt): the chatbot
-example's three gpt-4o turns and an agent run with tool calls, as the SDK would POST them."""
+"""Guide-shaped traffic (seed/sessions-guide.txt): the chatbot example's three gpt-4o turns and
+an agent run with tool calls, as the SDK would POST them. Used by the dashboard tests and the
+guide's own test."""
 
 from typing import Any
 
@@ -13,10 +14,13 @@ CHAT_TURNS = [(800, 150), (960, 170), (1160, 180)]
 AGENT_STEPS = 6
 
 
-def chatbot_calls(*, session_id: str = CHATBOT_SESSION, customer: str = "acme-corp") -> list[Any]:
+def chatbot_calls(
+    *, session_id: str = CHATBOT_SESSION, customer: str = "acme-corp", day: str = "2025-03-04"
+) -> list[Any]:
+    """What the guide's ChatSession sends for its three chat() calls (no client cost)."""
     return [
         event(
-            timestamp=f"2025-03-04T09:00:{10 * turn:02d}Z",
+            timestamp=f"{day}T09:00:{10 * turn:02d}Z",
             model="gpt-4o",
             provider="openai",
             entity_type="customer",
