@@ -47,6 +47,8 @@ class Session(models.Model):
             )
         ]
         # PostgreSQL also gets GIN indexes on tags and models (migration): not for SQLite.
+        # On PostgreSQL session_org_first also INCLUDEs last_seen, total_cost_nanos and
+        # turn_count (migration 0005, for session-metrics' index-only scans): keep them.
         indexes = [
             models.Index(fields=["organization", "last_seen", "id"], name="session_org_last"),
             models.Index(fields=["organization", "first_seen", "id"], name="session_org_first"),
