@@ -31,7 +31,7 @@ from tests.reliability.conftest import Stack, Tenant
 from tests.reliability.support import Api, record
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 10
 # A session the generated paths find: hypothesis tries "0" first, so the detail and timeline
 # answers (calls, steps) are checked against their schemas too, not only the 404.
 SEEDED_SESSION = "0"
