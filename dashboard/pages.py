@@ -4,6 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from rest_framework.exceptions import ValidationError
 
 from dashboard.access import principal_of_request
 from dashboard.selectors import memberships_of
@@ -57,3 +58,11 @@ def error_messages(detail: Any) -> dict[str, list[str]]:
             for k, vals in detail.items()
         }
     return {"request": [str(d) for d in (detail if isinstance(detail, list) else [detail])]}
+
+
+def bad_filters_page(
+    request: HttpRequest, template: str, section: str, exc: ValidationError
+) -> HttpResponse:
+    """The page again with its filters and the reasons they were refused (400)."""
+    context = {"errors": error_messages(exc.detail), "params": filter_params(request.GET)}
+    return org_page(request, template, section, context, status=400)

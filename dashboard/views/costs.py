@@ -9,7 +9,7 @@ from analytics.pagination import CursorCodec
 from dashboard import exports, reads
 from dashboard.access import principal_of_request
 from dashboard.onboarding import has_no_events, onboarding_context
-from dashboard.pages import error_messages, filter_params, org_page
+from dashboard.pages import bad_filters_page, error_messages, filter_params, org_page
 from infraprism.models import Organization
 
 PAGE_SIZE = 50
@@ -123,11 +123,5 @@ def costs_csv(request: HttpRequest, org_slug: str) -> HttpResponseBase:
         group_by = _group_by(request.GET)
         filters = reads.read_filters(filter_params(request.GET), kind="events")
     except ValidationError as exc:
-        return org_page(
-            request,
-            "dashboard/costs.html",
-            "costs",
-            {"errors": error_messages(exc.detail), "params": filter_params(request.GET)},
-            status=400,
-        )
+        return bad_filters_page(request, "dashboard/costs.html", "costs", exc)
     return exports.costs_csv(organization=org, filters=filters, group_by=group_by)

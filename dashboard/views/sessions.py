@@ -10,7 +10,13 @@ from analytics.pagination import keyset_page
 from dashboard import exports, reads
 from dashboard.access import principal_of_request
 from dashboard.onboarding import has_no_events, onboarding_context
-from dashboard.pages import error_messages, filter_params, is_htmx, org_page
+from dashboard.pages import (
+    bad_filters_page,
+    error_messages,
+    filter_params,
+    is_htmx,
+    org_page,
+)
 from dashboard.responses import not_found
 
 PAGE_SIZE = 50
@@ -95,13 +101,7 @@ def sessions_csv(request: HttpRequest, org_slug: str) -> HttpResponseBase:
         ordering = _ordering(request.GET)
         filters = reads.read_filters(filter_params(request.GET), kind="sessions")
     except ValidationError as exc:
-        return org_page(
-            request,
-            "dashboard/sessions/list.html",
-            "sessions",
-            {"errors": error_messages(exc.detail), "params": filter_params(request.GET)},
-            status=400,
-        )
+        return bad_filters_page(request, "dashboard/sessions/list.html", "sessions", exc)
     rows = reads.session_list(organization=org, filters=filters, ordering=ordering)
     return exports.sessions_csv(rows)
 
