@@ -34,6 +34,7 @@ EVENT_COLUMNS = (
     "latency_ms",
     "status",
     "tags",
+    "price_id",
 )
 _COLUMN_LIST = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
 # Up to this many rows go inline in one statement; larger batches are COPYed into staging.
@@ -51,7 +52,7 @@ CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
     ord integer, event_id text, "timestamp" timestamptz, model text, provider text,
     entity_type text, entity_id text, session_id text, input_tokens bigint,
     output_tokens bigint, cached_input_tokens bigint, cost_nanos bigint, cost_source text,
-    latency_ms bigint, status text, tags jsonb
+    latency_ms bigint, status text, tags jsonb, price_id bigint
 ) ON COMMIT DELETE ROWS
 """
 
@@ -71,7 +72,7 @@ _SQLITE_INSERT = f"""
 INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
 VALUES ({", ".join(["%s"] * (len(EVENT_COLUMNS) + 2))})
 ON CONFLICT (organization_id, event_id) DO NOTHING
-RETURNING id, session_id
+RETURNING id
 """
 
 
@@ -92,6 +93,7 @@ def event_row(event: ValidEvent, cost_source: str) -> tuple[object, ...]:
         event.latency_ms,
         event.status,
         orjson.dumps(event.tags).decode(),
+        event.price_id,
     )
 
 
@@ -142,7 +144,7 @@ def _insert_sqlite(
     ops = connection.ops
     stored_at = ops.adapt_datetimefield_value(received_at)
     new_ids: set[str] = set()
-    pending: list[tuple[int, int]] = []
+    pending: list[int] = []
     with connection.cursor() as cursor:
         for row in rows:
             values: list[Any] = list(row)
@@ -152,14 +154,13 @@ def _insert_sqlite(
             if inserted is None:
                 continue
             new_ids.add(str(row[0]))
-            if inserted[1] is not None:
-                pending.append((organization_id, inserted[0]))
+            pending.append(inserted[0])
         if pending:
-            ids = [event_pk for _, event_pk in pending]
+            # queue_insert_from ends in a WHERE clause that picks the events the rollup folds.
             cursor.execute(
                 queue.queue_insert_from(Event._meta.db_table)
-                + f" AND id IN ({', '.join(['%s'] * len(ids))})",
-                ids,
+                + f" AND id IN ({', '.join(['%s'] * len(pending))})",
+                pending,
             )
     return new_ids
 

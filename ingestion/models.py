@@ -38,6 +38,10 @@ class Event(models.Model):
     latency_ms = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.SUCCESS)
     tags = models.JSONField(default=dict, blank=True)
+    # The ModelPrice row that computed cost_nanos (cost_source "computed"), for re-pricing and
+    # audit. No database constraint: a deleted or re-pointed price row must never block or
+    # rewrite stored events, and a reference table needs no FK from a distributed one.
+    price_id = models.BigIntegerField(null=True, blank=True)
 
     objects = TenantManager()
 

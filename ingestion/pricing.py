@@ -35,6 +35,7 @@ def _micros(usd_per_million: Decimal) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Price:
+    id: int  # the ModelPrice row, recorded on the events it prices
     model: str
     is_pattern: bool
     is_override: bool
@@ -65,6 +66,7 @@ class PriceBook:
         self._patterns: list[Price] = []
         for row in rows:
             price = Price(
+                id=row.pk,
                 model=row.model,
                 is_pattern=row.is_pattern,
                 is_override=row.organization_id is not None,

@@ -11,6 +11,7 @@ from ingestion.models import Event
 from ingestion.pricing import PriceBook
 from ingestion.validation import ValidEvent, validate_event
 from metrics.hooks import events_counted
+from sessions.rollup import queue
 from sessions.scheduling import rollup_schedule_on_commit
 
 
@@ -63,6 +64,7 @@ def events_price(*, organization_id: int, events: list[ValidEvent]) -> list[tupl
             event.cost_nanos = price.cost_nanos(
                 event.input_tokens, event.output_tokens, event.cached_input_tokens
             )
+            event.price_id = price.id
             priced.append((event, Event.CostSource.COMPUTED))
     return priced
 
@@ -85,7 +87,8 @@ def events_ingest(*, organization_id: int, items: list[Any]) -> IngestResult:
             organization_id=organization_id, events=priced, received_at=now
         )
         if any(
-            e.session_id is not None and e.event_id in result.new_event_ids for e in result.valid
+            queue.is_queued(e.session_id) and e.event_id in result.new_event_ids
+            for e in result.valid
         ):
             rollup_schedule_on_commit(organization_id=organization_id)
     result.accepted = len(result.valid)

@@ -36,6 +36,7 @@ class ValidEvent:
     latency_ms: int | None
     status: str
     tags: dict[str, str]
+    price_id: int | None = None  # set by pricing when the server computed cost_nanos
 
 
 def _cost_errors(cost: Any) -> list[str]:

@@ -14,6 +14,7 @@ from django.db.models import Max
 from metrics.hooks import rollup_counted
 from sessions.models import PendingRollup
 from sessions.rollup import rollup_backend
+from sessions.signals import rollup_committed
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +36,16 @@ def session_rollup_chunk(
 ) -> tuple[int, int]:
     """Fold one chunk of the rows pending up to `up_to` (default: all pending now)."""
     with transaction.atomic():
-        return rollup_backend().rollup_chunk(
+        claimed, sessions = rollup_backend().rollup_chunk(
             organization_id=organization_id,
             limit=limit or settings.ROLLUP_CHUNK_SIZE,
             up_to=up_to if up_to is not None else pending_high_water_mark(),
         )
+    if claimed:
+        rollup_committed.send(
+            sender=session_rollup_chunk, organization_id=organization_id, events=claimed
+        )
+    return claimed, sessions
 
 
 def session_rollup_drain(

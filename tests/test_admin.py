@@ -283,6 +283,8 @@ def _org_change_data(org: Organization, forms: list[dict[str, Any]], initial: in
         "name": org.name,
         "slug": org.slug,
         "is_active": "on" if org.is_active else "",
+        "time_zone": org.time_zone,
+        "retention_days": "",
         "api_keys-TOTAL_FORMS": str(len(forms)),
         "api_keys-INITIAL_FORMS": str(initial),
         "api_keys-MIN_NUM_FORMS": "0",

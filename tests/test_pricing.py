@@ -32,6 +32,7 @@ def price(inp: str, out: str, cached: str | None = None) -> Price:
         return int(value)
 
     return Price(
+        id=1,
         model="m",
         is_pattern=False,
         is_override=False,

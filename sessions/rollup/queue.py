@@ -26,9 +26,21 @@ EVENT_SOURCE_COLUMNS = (
 )
 
 
+# Which events the rollup folds: the SQL condition (always a WHERE clause, so callers may
+# append "AND ...") and the same test in Python, for deciding whether to schedule a rollup.
+QUEUED_CONDITION = "session_id IS NOT NULL"
+
+
+def is_queued(session_id: str | None) -> bool:
+    return session_id is not None
+
+
 def queue_insert_from(source: str) -> str:
-    """INSERT of the queue rows for the new events in `source` (a CTE or the events table)."""
+    """INSERT of the queue rows for the new events in `source` (a CTE or the events table).
+
+    Ends in a WHERE clause: callers may append "AND ...".
+    """
     return (
         f"INSERT INTO {QUEUE_TABLE} ({PENDING_COLUMNS}) "
-        f"SELECT {PENDING_VALUES} FROM {source} WHERE session_id IS NOT NULL"
+        f"SELECT {PENDING_VALUES} FROM {source} WHERE {QUEUED_CONDITION}"
     )
