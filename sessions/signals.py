@@ -9,3 +9,7 @@ slow cannot roll back or hold up the aggregates; budgets evaluate spend there.
 from django.dispatch import Signal
 
 rollup_committed = Signal()
+
+# Sent after a transaction that changed stored costs outside the rollup (re-pricing) commits,
+# with `organization_id`: budgets re-evaluate spend (and may send budget.recovered).
+costs_changed = Signal()
