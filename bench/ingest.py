@@ -10,7 +10,11 @@
    clients.
 3. the naive endpoint (bench/naive.py: ModelSerializer(many=True) + save()), same batches.
 4. POST /v1/events, one event a request, 8 keep-alive clients.
-5. its physical limit: one INSERT (event + pending row) and COMMIT per event, 8 connections.
+5. issue 17's baselines for it, same gunicorn config, same clients and duration, same run
+   (bench/baseline_views.py, a server without middleware): a bare Django view, and the same
+   view parsing the body and running one INSERT ... ON CONFLICT DO NOTHING + COMMIT through
+   psycopg. POST /v1/events is judged as a ratio to the second.
+6. its physical limit: one INSERT (event + pending row) and COMMIT per event, 8 connections.
 
 The table is emptied between phases, so every phase writes into the same starting state.
 """
@@ -20,6 +24,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,13 +35,19 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common, load, servers
-from ingestion.event_store import EVENT_COLUMNS, event_row
+
+# Before the product's modules: ingestion.event_store imports models.
+common.setup_django()
+
+from ingestion.event_store import EVENT_COLUMNS, event_row  # noqa: E402
 
 BATCH = 1000
-TARGET_VS_COPY = 0.25
+TARGET_VS_COPY = 0.5
 TARGET_VS_NAIVE = 10.0
 TARGET_SINGLE_RPS = 1000.0
-TARGET_SINGLE_P99_MS = 50.0
+TARGET_SINGLE_P99_MS = 25.0
+TARGET_SINGLE_VS_INSERT_BASELINE = 0.8
+SINGLE_CLIENTS = 8
 # The product's own column list, so the COPY baseline writes exactly what ingestion writes.
 COPY_COLUMNS = ("id", "organization_id", "received_at", *EVENT_COLUMNS)
 
@@ -69,6 +80,17 @@ def make_event(rng: random.Random, n: int, now: datetime) -> dict[str, Any]:
 
 def encode(body: Any) -> bytes:
     return orjson.dumps(body, default=lambda d: float(d) if isinstance(d, Decimal) else str(d))
+
+
+def single_jobs(
+    url: str, bodies: list[bytes], *, reverse: bool = False
+) -> Callable[[int], load.Job]:
+    """Request n: POST body n (or n from the end, for warming up on bodies not measured)."""
+
+    def job(n: int) -> load.Job:
+        return ("POST", url, bodies[-1 - n] if reverse else bodies[n])
+
+    return job
 
 
 def copy_rows(org_id: int, batches: list[list[dict[str, Any]]]) -> list[list[tuple[Any, ...]]]:
@@ -190,7 +212,6 @@ def main() -> int:
     args = parser.parse_args()
 
     common.reset_database()
-    common.setup_django()
     common.banner("ingest: batch and single-event ingestion")
     org_id, key = common.create_org_and_key()
 
@@ -296,22 +317,63 @@ def main() -> int:
             server.port,
             key,
             lambda n: ("POST", "/v1/events", single_bodies[n]),
-            clients=8,
+            clients=SINGLE_CLIENTS,
             max_requests=len(single_bodies),
             max_seconds=args.single_seconds,
             ok_statuses=(202,),
         )
         failures.extend(single.errors[:3])
-        single_rps = record("POST /v1/events (single)", 8, single.ok, single.wall, single.latencies)
+        single_rps = record(
+            "POST /v1/events (single)", SINGLE_CLIENTS, single.ok, single.wall, single.latencies
+        )
         check_stored("single", single.ok)
 
-        # 5. Its physical limit: INSERT + COMMIT per event from 8 psycopg connections.
-        common.truncate_events()
-        count, wall, latencies = single_row_phase(
-            [row for batch in rows for row in batch], 8, min(args.single_seconds, 10.0)
-        )
-        raw_rps = record("raw INSERT + COMMIT per event (psycopg)", 8, count, wall, latencies)
-        check_stored("single raw", count)
+    # 5. Issue 17's baselines: the same load against a server without middleware.
+    baselines: dict[str, load.LoadResult] = {}
+    with servers.gunicorn(
+        DJANGO_SETTINGS_MODULE="bench.baseline_settings", BASELINE_ORGANIZATION_ID=str(org_id)
+    ) as server:
+        for name, url in (("bare", "/baseline/bare"), ("insert", "/baseline/insert")):
+            common.truncate_events()
+            load.run_load(  # warm both workers' connections
+                server.port,
+                key,
+                single_jobs(url, single_bodies, reverse=True),
+                clients=SINGLE_CLIENTS,
+                max_requests=200,
+                max_seconds=10,
+                ok_statuses=(202,),
+            )
+            common.truncate_events()
+            baselines[name] = result = load.run_load(
+                server.port,
+                key,
+                single_jobs(url, single_bodies),
+                clients=SINGLE_CLIENTS,
+                max_requests=len(single_bodies),
+                max_seconds=args.single_seconds,
+                ok_statuses=(202,),
+            )
+            failures.extend(result.errors[:3])
+            label = (
+                "baseline: bare Django view, no middleware"
+                if name == "bare"
+                else "baseline: same + JSON + INSERT ON CONFLICT + COMMIT"
+            )
+            record(label, SINGLE_CLIENTS, result.ok, result.wall, result.latencies)
+            if name == "insert":
+                check_stored("insert baseline", result.ok)
+    insert_rps = baselines["insert"].ok / baselines["insert"].wall
+
+    # 6. Its physical limit: INSERT + COMMIT per event from 8 psycopg connections.
+    common.truncate_events()
+    count, wall, latencies = single_row_phase(
+        [row for batch in rows for row in batch], SINGLE_CLIENTS, min(args.single_seconds, 10.0)
+    )
+    raw_rps = record(
+        "raw INSERT + COMMIT per event (psycopg)", SINGLE_CLIENTS, count, wall, latencies
+    )
+    check_stored("single raw", count)
 
     print()
     common.print_table(
@@ -319,6 +381,11 @@ def main() -> int:
     )
     print("(latencies are per request: one 1,000-event batch, or one event for the single path)")
     print(f"single events: HTTP reaches {single_rps / raw_rps:.2f} of raw INSERT + COMMIT")
+    print(
+        f"single events: POST /v1/events reaches {single_rps / insert_rps:.2f} of the insert "
+        f"baseline (p99 {common.ms(common.percentile(single.latencies, 99))} ms vs "
+        f"{common.ms(common.percentile(baselines['insert'].latencies, 99))} ms)"
+    )
     for failure in failures:
         print("  problem:", failure)
 
@@ -332,6 +399,12 @@ def main() -> int:
         fmt=".1f",
     )
     summary.add("single_event_rps", single_rps, ">=", TARGET_SINGLE_RPS, fmt=",.0f")
+    summary.add(
+        "single_event_vs_insert_baseline",
+        single_rps / insert_rps,
+        ">=",
+        TARGET_SINGLE_VS_INSERT_BASELINE,
+    )
     summary.add(
         "single_event_p99_ms",
         common.percentile(single.latencies, 99) * 1000,
