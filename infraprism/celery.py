@@ -26,4 +26,14 @@ def _beat_schedule(sender: Celery, **_: object) -> None:
             # A sweep that cannot start before the next one is due is pointless.
             "options": {"expires": settings.ROLLUP_SWEEP_SECONDS},
         },
+        "budgets-evaluate-all": {
+            "task": "budgets.evaluate_all",
+            "schedule": settings.BUDGET_EVALUATE_SECONDS,
+            "options": {"expires": settings.BUDGET_EVALUATE_SECONDS},
+        },
+        "budgets-deliveries-due": {
+            "task": "budgets.deliveries_due",
+            "schedule": settings.WEBHOOK_DUE_SWEEP_SECONDS,
+            "options": {"expires": settings.WEBHOOK_DUE_SWEEP_SECONDS},
+        },
     }

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "analytics",
     "dashboard",
     "otel",
+    "budgets",
     "axes",
     "csp",
 ]
@@ -140,6 +141,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Budgets and webhooks (budgets/) -------------------------------------------------------
+# Safety TTL of the per-organization "evaluation already queued" marker in Redis.
+BUDGET_EVALUATE_DEBOUNCE_SECONDS = env.int("BUDGET_EVALUATE_DEBOUNCE_SECONDS", default=10)
+# Beat: evaluate every organization with budgets this often (rolling windows slide with time).
+BUDGET_EVALUATE_SECONDS = env.float("BUDGET_EVALUATE_SECONDS", default=60.0)
+# Seconds between a failed webhook attempt and the next: Standard Webhooks' schedule, about
+# 27 hours in all; the delivery fails (and its endpoint is disabled) after the last.
+WEBHOOK_RETRY_DELAYS = env.list(
+    "WEBHOOK_RETRY_DELAYS", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# A claimed attempt whose worker died is retried after this long (above the timeout).
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=60.0)
+# Beat: enqueue due deliveries (retries, lost enqueues, expired leases) this often.
+WEBHOOK_DUE_SWEEP_SECONDS = env.float("WEBHOOK_DUE_SWEEP_SECONDS", default=5.0)
+# After a secret rotation deliveries are signed with the old secret too for this long.
+WEBHOOK_SECRET_ROTATION_HOURS = env.float("WEBHOOK_SECRET_ROTATION_HOURS", default=24.0)
+# Endpoints on localhost / 127.0.0.1 (http allowed there); false refuses loopback entirely.
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=True)
 
 # --- Caches (rate limits) --------------------------------------------------------------------
 if REDIS_URL:
