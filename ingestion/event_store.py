@@ -1,21 +1,26 @@
 """Set-based event writes: new events and their rollup work in one round trip, telling new
 events from duplicates by what the insert returns.
 
-PostgreSQL: COPY the batch into a per-connection temporary staging table, then one
-INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING whose output also fills the pending-rollup
-queue. SQLite (embedded default): the same statements row by row inside the caller's transaction.
+PostgreSQL: COPY the batch into a per-connection temporary staging table (or, for a few rows,
+inline VALUES), then one statement that claims the events' idempotency keys (ON CONFLICT DO
+NOTHING), inserts the events whose keys were new into the month-partitioned events table and
+fills the pending-rollup queue from that insert's RETURNING. SQLite (embedded default): the
+events table keeps its unique constraint; the same statements row by row inside the caller's
+transaction.
 """
 
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from django.db import connection
 
-from ingestion.models import Event
+from ingestion.models import Event, EventKey
 from ingestion.validation import ValidEvent
+from lifecycle import partitions
+from lifecycle.months import months_of
 from sessions.rollup import queue
 
 EVENT_COLUMNS = (
@@ -56,17 +61,52 @@ CREATE TEMPORARY TABLE IF NOT EXISTS ingest_staging (
 ) ON COMMIT DELETE ROWS
 """
 
-_PG_INSERT = f"""
-WITH inserted AS (
+# Column types for the rows of an inline VALUES list (a CTE gives its literals no target type).
+_CASTS = {
+    "timestamp": "timestamptz",
+    "input_tokens": "bigint",
+    "output_tokens": "bigint",
+    "cached_input_tokens": "bigint",
+    "cost_nanos": "bigint",
+    "latency_ms": "bigint",
+    "tags": "jsonb",
+    "price_id": "bigint",
+}
+_STAGED_COLUMNS = ", ".join(
+    f'b."{c}"::{_CASTS[c]}' if c in _CASTS else f'b."{c}"' for c in EVENT_COLUMNS
+)
+
+
+def _pg_insert_from(batch: str) -> str:
+    """The insert of a batch (`batch` defines CTE `batch` with ord and EVENT_COLUMNS).
+
+    The events table is partitioned by month (no unique constraint across partitions), so
+    idempotency lives in ingestion_eventkey: claim the keys first, in event_id order, and
+    insert only the events whose key was new; the first copy of an id repeated within the
+    batch (lowest ord) wins. One statement, so events, keys and queue rows commit together.
+    """
+    return f"""
+WITH {batch},
+claimed AS (
+    INSERT INTO {_KEY_TABLE} (organization_id, event_id)
+    SELECT %(org)s, event_id FROM batch ORDER BY event_id
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+), inserted AS (
     INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
-    SELECT %(org)s, %(received_at)s, {_COLUMN_LIST} FROM ingest_staging ORDER BY ord
-    ON CONFLICT (organization_id, event_id) DO NOTHING
+    SELECT DISTINCT ON (b.event_id) %(org)s, %(received_at)s, {_STAGED_COLUMNS}
+    FROM batch b JOIN claimed c ON c.event_id = b.event_id
+    ORDER BY b.event_id, b.ord
     RETURNING {_PENDING_SOURCE}
 ), queued AS (
     {_QUEUE_INSERT}
 )
 SELECT event_id FROM inserted
 """
+
+
+_KEY_TABLE = EventKey._meta.db_table
+_PG_INSERT = _pg_insert_from(f"batch AS (SELECT ord, {_COLUMN_LIST} FROM ingest_staging)")
 
 _SQLITE_INSERT = f"""
 INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
@@ -100,31 +140,29 @@ def event_row(event: ValidEvent, cost_source: str) -> tuple[object, ...]:
 @cache
 def _pg_insert_values(count: int) -> str:
     """The same statement as _PG_INSERT with the rows inline: one round trip for small batches."""
-    row = "(" + ", ".join(["%s"] * (len(EVENT_COLUMNS) + 2)) + ")"
-    return f"""
-WITH inserted AS (
-    INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
-    VALUES {", ".join([row] * count)}
-    ON CONFLICT (organization_id, event_id) DO NOTHING
-    RETURNING {_PENDING_SOURCE}
-), queued AS (
-    {_QUEUE_INSERT}
-)
-SELECT event_id FROM inserted
-"""
+    row = "(" + ", ".join(["%s"] * (len(EVENT_COLUMNS) + 1)) + ")"
+    batch = f"batch (ord, {_COLUMN_LIST}) AS (VALUES {', '.join([row] * count)})"
+    # psycopg's named and positional placeholders cannot mix: org and received_at go by
+    # position too, after the rows.
+    return _pg_insert_from(batch).replace("%(org)s", "%s").replace("%(received_at)s", "%s")
 
 
 def _insert_postgres(
     organization_id: int, rows: Sequence[tuple[object, ...]], received_at: datetime
 ) -> set[str]:
-    # Insert in event_id order: concurrent batches sharing ids (a retrying SDK) then take their
-    # unique-index locks in one order and wait instead of deadlocking. The sort is stable, so
-    # the first copy of an id repeated within the batch still wins.
+    # Claim keys in event_id order: concurrent batches sharing ids (a retrying SDK) then take
+    # their key locks in one order and wait instead of deadlocking.
     rows = sorted(rows, key=lambda row: str(row[0]))
+    # A month without a partition gets one before its first event (rows never fall into the
+    # DEFAULT partition on this path); free once the month is known to this process.
+    partitions.ensure_months(months_of(cast(datetime, row[1]) for row in rows))
     if len(rows) <= SMALL_BATCH:
-        params: list[Any] = [v for row in rows for v in (organization_id, received_at, *row)]
+        params: list[Any] = [v for ordinal, row in enumerate(rows) for v in (ordinal, *row)]
         with connection.cursor() as cursor:
-            cursor.execute(_pg_insert_values(len(rows)), params)
+            cursor.execute(
+                _pg_insert_values(len(rows)),
+                [*params, organization_id, organization_id, received_at],
+            )
             return {event_id for (event_id,) in cursor.fetchall()}
     with connection.cursor() as cursor:
         cursor.execute(_STAGING_DDL)

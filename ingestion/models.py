@@ -69,6 +69,28 @@ class Event(models.Model):
         return nanos_to_usd(self.cost_nanos)
 
 
+class EventKey(models.Model):
+    """Idempotency keys of stored events on PostgreSQL, where the events table is partitioned
+    by month and so cannot hold a unique (organization, event_id) constraint of its own.
+
+    The events insert claims a key first (ON CONFLICT DO NOTHING) and stores only the events
+    whose key was new, in the same statement; retention deletes a key with its event
+    (docs/decisions.md, "Data lifecycle"). Unused on SQLite, whose unpartitioned events table
+    keeps the unique constraint. Plain columns: no foreign key, a distributed table's key
+    needs none.
+    """
+
+    pk = models.CompositePrimaryKey("organization_id", "event_id")
+    organization_id = models.BigIntegerField()
+    event_id = models.CharField(max_length=128)
+
+    class Meta:
+        db_table = "ingestion_eventkey"
+
+    def __str__(self) -> str:
+        return f"{self.organization_id}/{self.event_id}"
+
+
 class ModelPrice(models.Model):
     """USD per million tokens for a model name or glob pattern (`claude-3-5-sonnet-*`).
 
