@@ -13,7 +13,7 @@ class ApiKeyCreateForm(forms.Form):
     scopes = forms.MultipleChoiceField(
         choices=[(s, s) for s in ApiKey.SCOPES],
         widget=forms.CheckboxSelectMultiple,
-        initial=list(ApiKey.SCOPES),
+        initial=list(ApiKey.DEFAULT_SCOPES),
     )
     expires_in_days = forms.IntegerField(
         required=False, min_value=1, max_value=3650, help_text="Leave empty for no expiry."

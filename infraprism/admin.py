@@ -16,7 +16,9 @@ SCOPE_CHOICES = [(s, s) for s in ApiKey.SCOPES]
 
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
-        choices=SCOPE_CHOICES, widget=forms.CheckboxSelectMultiple, initial=list(ApiKey.SCOPES)
+        choices=SCOPE_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(ApiKey.DEFAULT_SCOPES),
     )
 
     class Meta:

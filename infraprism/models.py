@@ -41,7 +41,11 @@ class Organization(models.Model):
 class ApiKey(models.Model):
     SCOPE_INGEST = "ingest"
     SCOPE_READ = "read"
-    SCOPES = (SCOPE_INGEST, SCOPE_READ)
+    # Budgets, alerts and webhooks (/v1/budgets, /v1/webhooks, /v1/alerts).
+    SCOPE_MANAGE = "manage"
+    SCOPES = (SCOPE_INGEST, SCOPE_READ, SCOPE_MANAGE)
+    # What a new key gets unless asked otherwise: managing is granted on purpose.
+    DEFAULT_SCOPES = (SCOPE_INGEST, SCOPE_READ)
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"

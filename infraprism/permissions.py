@@ -31,3 +31,7 @@ class HasIngestScope(_HasScope):
 
 class HasReadScope(_HasScope):
     scope = ApiKey.SCOPE_READ
+
+
+class HasManageScope(_HasScope):
+    scope = ApiKey.SCOPE_MANAGE

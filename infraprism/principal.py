@@ -66,7 +66,7 @@ def principal_of(user: object) -> Principal | None:
 # What each dashboard role may do, in the API keys' scope vocabulary. Members read; owners and
 # admins also manage the organization (API keys now, budgets and webhooks later). Nobody
 # ingests through the dashboard, so no role carries `ingest`.
-SCOPE_MANAGE = "manage"
+SCOPE_MANAGE = ApiKey.SCOPE_MANAGE
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Membership.ROLE_OWNER: frozenset({ApiKey.SCOPE_READ, SCOPE_MANAGE}),
     Membership.ROLE_ADMIN: frozenset({ApiKey.SCOPE_READ, SCOPE_MANAGE}),

@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("--name", required=True)
-        parser.add_argument("--scopes", default="ingest,read", help="ingest, read or ingest,read")
+        parser.add_argument(
+            "--scopes", default="ingest,read", help="comma-separated: ingest, read, manage"
+        )
         parser.add_argument(
             "--expires-in-days",
             type=int,

@@ -52,7 +52,9 @@ class Command(BaseCommand):
         org, _ = Organization.objects.get_or_create(slug=DEMO_SLUG, defaults={"name": "Demo"})
         plaintext = _stored_key()
         if plaintext is None:
-            _, plaintext = api_key_create(organization=org, name="demo", scopes=list(ApiKey.SCOPES))
+            _, plaintext = api_key_create(
+                organization=org, name="demo", scopes=list(ApiKey.DEFAULT_SCOPES)
+            )
             _store_key(plaintext)
         base = f"http://127.0.0.1:{port}"
         self.stdout.write(f"Demo organization: {org.slug}")
