@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 from metrics.celery_signals import connect_task_signals
 
@@ -25,6 +26,15 @@ def _beat_schedule(sender: Celery, **_: object) -> None:
             "schedule": settings.ROLLUP_SWEEP_SECONDS,
             # A sweep that cannot start before the next one is due is pointless.
             "options": {"expires": settings.ROLLUP_SWEEP_SECONDS},
+        },
+        # Data lifecycle (lifecycle/tasks.py), at quiet hours (UTC): partitions ahead first.
+        "lifecycle-partitions": {
+            "task": "lifecycle.partitions",
+            "schedule": crontab(minute=15, hour=2),
+        },
+        "lifecycle-retention": {
+            "task": "lifecycle.retention",
+            "schedule": crontab(minute=30, hour=2),
         },
         "budgets-evaluate-all": {
             "task": "budgets.evaluate_all",
