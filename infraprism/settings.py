@@ -187,6 +187,9 @@ READ_RATE_LIMIT = env.str("READ_RATE_LIMIT", default="1200/min")
 MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES + 1024
 MAX_BATCH_EVENTS = 1000
+# Concurrent small ingests (PostgreSQL) share one transaction, each answered after its commit
+# (ingestion/group_commit.py); off: one transaction per request.
+INGEST_GROUP_COMMIT = env.bool("INGEST_GROUP_COMMIT", default=True)
 # How far in the future an event timestamp may be (clock skew allowance).
 MAX_FUTURE_SKEW_SECONDS = 300
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
