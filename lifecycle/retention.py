@@ -202,6 +202,9 @@ def _detach(name: str) -> bool:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{DETACH_LOCK_TIMEOUT}'")
+            # Deferred foreign-key checks of rows written earlier in this transaction (only
+            # ever the case in a test) would forbid the DETACH and DROP.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [partitions.PARTITION_LOCK])
             cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
     except Exception as exc:  # noqa: BLE001 - lock timeout: leave it for the next run
