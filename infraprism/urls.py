@@ -11,6 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("ingestion.urls")),
     path("v1/analytics/", include("analytics.urls")),
+    # Budgets, alerts and webhooks (scope `manage`).
+    path("v1/", include("budgets.urls")),
     # OTLP/HTTP: OTEL_EXPORTER_OTLP_ENDPOINT=<base>/v1/otel posts to /v1/otel/v1/traces.
     path("v1/otel/", include("otel.urls")),
     path("metrics", metrics_views.metrics, name="metrics"),
