@@ -37,6 +37,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+    arrivals: int = 0  # requests that reached the receiver, held ones included
 
     @property
     def url(self) -> str:
@@ -54,6 +55,7 @@ class Receiver:
     def answer(self, body: bytes, headers: dict[str, str]) -> int:
         parsed = self.verify(body, headers)
         with self.lock:
+            self.arrivals += 1
             number = len(self.received)
             held = self.hold is not None and number < self.hold_first
             if not held:
@@ -99,7 +101,7 @@ class Receiver:
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
