@@ -43,8 +43,8 @@ def store(organization: Organization, events: list[ValidEvent]) -> set[str]:
         )
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
 
 
 def partition_of(event_pk: int) -> str:
