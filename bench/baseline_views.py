@@ -4,7 +4,9 @@ product: 2 workers x 4 threads) with bench/baseline_settings.py, which has no mi
 - `POST /baseline/bare`: a bare Django view; reads nothing, answers 202.
 - `POST /baseline/insert`: the same view parsing the JSON body and running one
   `INSERT ... ON CONFLICT DO NOTHING` (the event and its pending-rollup row, as the product
-  stores them) + `COMMIT` through psycopg, on one connection per server thread.
+  stores them) + `COMMIT` through psycopg, on one connection per server thread. On the
+  partitioned events table (no unique index across partitions; the product claims its
+  idempotency key in ingestion_eventkey first) the ON CONFLICT clause has nothing to check.
 
 No authentication, validation or pricing: this is the floor the product's POST /v1/events is
 measured against, not a second implementation of it. The organization comes from
@@ -32,7 +34,7 @@ _INSERT = f"""
 WITH inserted AS (
     INSERT INTO ingestion_event ({", ".join(f'"{c}"' for c in _COLUMNS)})
     VALUES (%s, now(), {", ".join(["%s"] * len(EVENT_COLUMNS))})
-    ON CONFLICT (organization_id, event_id) DO NOTHING
+    ON CONFLICT DO NOTHING
     RETURNING {queue.EVENT_SOURCE_COLUMNS}
 ), queued AS (
     {queue.queue_insert_from("inserted")}

@@ -126,8 +126,8 @@ def create_org_and_key(slug: str = "bench") -> tuple[int, str]:
 def truncate_events() -> None:
     with connect() as conn:
         conn.execute(
-            "TRUNCATE ingestion_event, ingestion_pendingrollup, llm_sessions_session "
-            "RESTART IDENTITY"
+            "TRUNCATE ingestion_event, ingestion_eventkey, ingestion_pendingrollup, "
+            "llm_sessions_session RESTART IDENTITY"
         )
 
 

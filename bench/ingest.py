@@ -40,6 +40,8 @@ from bench import common, load, servers
 common.setup_django()
 
 from ingestion.event_store import EVENT_COLUMNS, event_row  # noqa: E402
+from lifecycle import partitions  # noqa: E402
+from lifecycle.months import months_of  # noqa: E402
 
 BATCH = 1000
 TARGET_VS_COPY = 0.5
@@ -100,6 +102,7 @@ def copy_rows(org_id: int, batches: list[list[dict[str, Any]]]) -> list[list[tup
 
     now = datetime.now(UTC)
     out = []
+    stamps: list[datetime] = []
     next_id = 1
     for items in batches:
         result = events_validate(items=items, now=now)
@@ -107,8 +110,12 @@ def copy_rows(org_id: int, batches: list[list[dict[str, Any]]]) -> list[list[tup
         rows = []
         for event, source in events_price(organization_id=org_id, events=result.valid):
             rows.append((next_id, org_id, now, *event_row(event, str(source))))
+            stamps.append(event.timestamp)
             next_id += 1
         out.append(rows)
+    # The months' partitions, as the product's insert makes them before its first event
+    # (otherwise COPY would route every row into the DEFAULT partition).
+    partitions.ensure_months(months_of(stamps))
     return out
 
 
