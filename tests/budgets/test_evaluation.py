@@ -120,3 +120,15 @@ def test_late_event_counts_in_its_own_period(org: Organization, client: KeyClien
     budgets_evaluate_organization(organization_id=org.pk)
     alert = Alert.objects.get(budget=budget)
     assert alert.period_start.date() == yesterday.date() and alert.spend_nanos == 10**9
+
+
+def test_other_organizations_spend_never_counts(
+    org: Organization, other_client: KeyClient, client: KeyClient
+) -> None:
+    budget = make_budget(org, limit=Decimal("1"), thresholds=[Decimal("0.5")])
+    other_client.post_json("/v1/events", call("5"))
+    budgets_evaluate_organization(organization_id=org.pk)
+    assert crossings(budget.pk) == []
+    client.post_json("/v1/events", call("0.5"))
+    budgets_evaluate_organization(organization_id=org.pk)
+    assert Alert.objects.get(budget=budget).spend_nanos == 500_000_000
