@@ -8,6 +8,7 @@ added here.
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from dashboard import budgets_views
 from dashboard.views import costs, home, keys, metrics, sessions
 
 org_patterns = [
@@ -21,6 +22,14 @@ org_patterns = [
     path("costs.csv", costs.costs_csv, name="costs-csv"),
     path("keys/", keys.keys, name="keys"),
     path("keys/<str:prefix>/revoke", keys.key_revoke, name="key-revoke"),
+    path("budgets/", budgets_views.budgets_page, name="budgets"),
+    path("budgets/<int:pk>/delete", budgets_views.budget_delete, name="budget-delete"),
+    path("budgets/webhooks", budgets_views.webhook_create, name="webhook-create"),
+    path(
+        "budgets/webhooks/<int:pk>/<str:action>",
+        budgets_views.webhook_action,
+        name="webhook-action",
+    ),
 ]
 
 accounts_patterns = [

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.dashboard.conftest import make_member, signed_in  # noqa: F401
 from tests.reliability.conftest import Fleet, database_url, fleet, log_dir  # noqa: F401
 
 BROKER_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/3"

@@ -1,0 +1,79 @@
+"""The Budgets page (Django test client, CSRF enforced): owners and admins manage budgets and
+endpoints, members get a 403, other organizations a 404, a disabled endpoint is announced."""
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from budgets.deliveries import endpoint_disable
+from budgets.models import Budget, WebhookEndpoint
+from budgets.services import endpoint_create
+from infraprism.models import Organization
+from tests.budgets.helpers import make_budget
+
+pytestmark = pytest.mark.django_db
+
+
+def csrf_post(client: Client, path: str, data: dict[str, Any]) -> Any:
+    page = client.get("/o/acme/budgets/")
+    token = page.cookies["csrftoken"].value if "csrftoken" in page.cookies else ""
+    token = token or client.cookies["csrftoken"].value
+    return client.post(path, {**data, "csrfmiddlewaretoken": token})
+
+
+def test_owner_creates_a_budget_and_sees_field_errors(
+    org: Organization, make_member: Callable[..., Any], signed_in: Callable[[Any], Client]
+) -> None:
+    owner = signed_in(make_member(org, "owner"))
+    assert owner.get("/o/acme/budgets/").status_code == 200
+    bad = csrf_post(
+        owner, "/o/acme/budgets/", {"name": "x", "scope": "entity", "period": "day", "limit": "5"}
+    )
+    assert bad.status_code == 400 and b"entity_type" in bad.content and b"required" in bad.content
+    ok = csrf_post(
+        owner,
+        "/o/acme/budgets/",
+        {"name": "Per user", "scope": "entity_type", "entity_type": "user", "period": "week",
+         "limit": "2.50", "thresholds": "1, 0.5"},
+    )  # fmt: skip
+    assert ok.status_code == 302
+    budget = Budget.objects.get(organization=org)
+    assert budget.limit_nanos == 2_500_000_000 and budget.thresholds == ["0.5", "1"]
+    assert b"Per user" in owner.get("/o/acme/budgets/").content
+
+
+def test_webhook_secret_once_and_disabled_banner(
+    org: Organization, make_member: Callable[..., Any], signed_in: Callable[[Any], Client]
+) -> None:
+    admin = signed_in(make_member(org, "admin"))
+    created = csrf_post(admin, "/o/acme/budgets/webhooks", {"url": "https://example.com/h"})
+    endpoint = WebhookEndpoint.objects.get(organization=org)
+    assert created.status_code == 200 and endpoint.secret.encode() in created.content
+    assert endpoint.secret.encode() not in admin.get("/o/acme/budgets/").content
+    refused = csrf_post(admin, "/o/acme/budgets/webhooks", {"url": "http://example.com/h"})
+    assert refused.status_code == 400 and b"https" in refused.content
+    endpoint_disable(endpoint_id=endpoint.pk, reason="Deliveries kept failing for 8 attempts")
+    page = admin.get("/o/acme/budgets/").content
+    assert b'data-testid="webhook-disabled"' in page and b"kept failing" in page
+    enabled = csrf_post(admin, f"/o/acme/budgets/webhooks/{endpoint.pk}/enable", {})
+    assert enabled.status_code == 302 and WebhookEndpoint.objects.get().enabled
+
+
+def test_members_and_strangers_are_kept_out(
+    org: Organization,
+    other_org: Organization,
+    make_member: Callable[..., Any],
+    signed_in: Callable[[Any], Client],
+) -> None:
+    member = signed_in(make_member(org, "member"))
+    assert member.get("/o/acme/budgets/").status_code == 403
+    theirs = make_budget(other_org, limit=Decimal("1"))
+    hook = endpoint_create(organization=other_org, url="https://example.com/h")
+    owner = signed_in(make_member(org, "owner"))
+    assert csrf_post(owner, f"/o/acme/budgets/{theirs.pk}/delete", {}).status_code == 404
+    assert csrf_post(owner, f"/o/acme/budgets/webhooks/{hook.pk}/delete", {}).status_code == 404
+    assert owner.get("/o/globex/budgets/").status_code == 404
+    assert Budget.objects.filter(pk=theirs.pk).exists()
