@@ -15,6 +15,11 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def plain(value: Decimal) -> Decimal:
+    """The value without trailing zeros and never in exponent form (10, not 1E+1)."""
+    return Decimal(format(value.normalize(), "f"))
+
+
 def percent_used(spend_nanos: int, limit_nanos: int) -> Decimal:
     """Spend as a percentage of the limit, to 4 decimal places."""
     if limit_nanos <= 0:
@@ -46,7 +51,7 @@ def alert_data(alert: Alert, budget: Budget) -> dict[str, Any]:
         "period_end": _iso(alert.period_end),
         "spend": nanos_to_usd(alert.spend_nanos),
         "limit": nanos_to_usd(alert.limit_nanos),
-        "threshold": alert.threshold.normalize(),
+        "threshold": plain(alert.threshold),
         "percent_used": percent_used(alert.spend_nanos, alert.limit_nanos),
         "currency": "USD",
     }

@@ -10,7 +10,7 @@ from django.utils import timezone
 from analytics.serializers import usd
 from budgets.evaluation import threshold_nanos
 from budgets.models import Alert, Budget, WebhookDelivery
-from budgets.payloads import percent_used, scope_of
+from budgets.payloads import percent_used, plain, scope_of
 from budgets.periods import Period, calendar_period, rolling_period
 from budgets.spend import spend_by_scope_key
 from infraprism.money import NANOS_PER_USD
@@ -95,7 +95,7 @@ def alert_item(alert: Alert) -> dict[str, Any]:
         "budget_id": budget.pk,
         "budget_name": budget.name,
         "scope": scope_of(budget, alert.scope_key),
-        "threshold": alert.threshold.normalize(),
+        "threshold": plain(alert.threshold),
         "period_start": alert.period_start,
         "period_end": alert.period_end,
         "spend": usd(alert.spend_nanos),

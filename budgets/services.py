@@ -26,7 +26,8 @@ def _budget_fields(values: dict[str, Any]) -> dict[str, Any]:
         key, value = tag.partition(":")[::2] if tag is not None else (None, None)
         fields["tag_key"], fields["tag_value"] = key, value
     if "thresholds" in fields:
-        fields["thresholds"] = [str(t.normalize()) for t in sorted(set(fields["thresholds"]))]
+        unique = {Decimal(str(t)) for t in fields["thresholds"]}
+        fields["thresholds"] = [format(t.normalize(), "f") for t in sorted(unique)]
     return fields
 
 
