@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks in turn, each in its own process on a fresh database,
 then repeat every summary line together.
 
-    .venv/bin/python bench/run_all.py [ingest rollup freshness query lifecycle sdk_overhead]
+    .venv/bin/python bench/run_all.py [ingest rollup freshness query lifecycle sdk_overhead budget_latency]
 
 `sdk_overhead` needs openai, so it runs with the SDK's virtualenv (sdk/python/.venv, built by
 `make sdk-test`) rather than the server's.
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("ingest", "rollup", "freshness", "query", "lifecycle", "sdk_overhead")
+SCRIPTS = ("ingest", "rollup", "freshness", "query", "lifecycle", "sdk_overhead", "budget_latency")
 SDK_PYTHON = BENCH.parent / "sdk" / "python" / ".venv" / "bin" / "python"
 
 
