@@ -37,6 +37,9 @@ PARTITION_LOCK = 0x1F_E7E4_7001
 # Months this process knows have a partition (or whose rows go to the DEFAULT partition until
 # the split task moves them): the hot path checks here before it asks the database.
 _known_months: set[date] = set()
+# Months this process created in a transaction not yet committed: such a month exists for that
+# transaction but is gone if it rolls back, so it becomes known only on commit.
+_created_uncommitted: set[date] = set()
 
 _COLUMNS = ", ".join(f'"{field.column}"' for field in Event._meta.concrete_fields)
 
@@ -98,20 +101,33 @@ def create_month(cursor: CursorWrapper, month: date) -> bool:
 def ensure_months(months: Iterable[date]) -> None:
     """Make sure each month has a partition before events of it are inserted (the ingest hot
     path: costs nothing once a month is known to this process). Runs in the caller's
-    transaction; the months become known when it commits."""
+    transaction: a month that already had a partition is known at once, one created here when
+    the transaction commits (a rollback takes the partition with it)."""
     missing = [month for month in months if month not in _known_months]
     if not missing:
         return
+    created = []
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
         for month in missing:
-            create_month(cursor, month)
-    transaction.on_commit(lambda: _known_months.update(missing))
+            if create_month(cursor, month):
+                created.append(month)
+            elif month not in _created_uncommitted:
+                _known_months.add(month)
+    if created:
+        _created_uncommitted.update(created)
+        transaction.on_commit(lambda: _committed(created))
+
+
+def _committed(months: list[date]) -> None:
+    _known_months.update(months)
+    _created_uncommitted.difference_update(months)
 
 
 def forget_known_months() -> None:
     """Tests and retention: the next insert checks the database again."""
     _known_months.clear()
+    _created_uncommitted.clear()
 
 
 def create_ahead(now: datetime | None = None, months: int = MONTHS_AHEAD) -> list[str]:
