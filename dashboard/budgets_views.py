@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from budgets import selectors, services
 from budgets.deliveries import delivery_create_test
 from budgets.models import Budget, WebhookDelivery, WebhookEndpoint
+from budgets.params import MAX_ID
 from budgets.serializers import BudgetIn, WebhookIn
 from dashboard.access import principal_of_request
 from dashboard.pages import error_messages, org_page
@@ -74,11 +75,17 @@ def budgets_page(request: HttpRequest, org_slug: str) -> HttpResponse:
     return redirect("org:budgets", org_slug=org_slug)
 
 
+def _posted_id(request: HttpRequest, name: str) -> int | None:
+    raw = request.POST.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID else None
+
+
 @require_POST
 @manage_required
-def budget_delete(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
+def budget_delete(request: HttpRequest, org_slug: str) -> HttpResponse:
     org = principal_of_request(request).organization
-    deleted, _ = Budget.objects.filter(organization_id=org.pk, pk=pk).delete()
+    pk = _posted_id(request, "budget_id")
+    deleted = Budget.objects.filter(organization_id=org.pk, pk=pk).delete()[0] if pk else 0
     return redirect("org:budgets", org_slug=org_slug) if deleted else not_found(request)
 
 
@@ -96,15 +103,13 @@ def webhook_create(request: HttpRequest, org_slug: str) -> HttpResponse:
     return _page(request, created_endpoint=endpoint)
 
 
-def _endpoint(request: HttpRequest, pk: int) -> WebhookEndpoint | None:
-    org = principal_of_request(request).organization
-    return WebhookEndpoint.objects.filter(organization_id=org.pk, pk=pk).first()
-
-
 @require_POST
 @manage_required
-def webhook_action(request: HttpRequest, org_slug: str, pk: int, action: str) -> HttpResponse:
-    endpoint = _endpoint(request, pk)
+def webhook_action(request: HttpRequest, org_slug: str) -> HttpResponse:
+    org = principal_of_request(request).organization
+    pk = _posted_id(request, "webhook_id")
+    endpoint = WebhookEndpoint.objects.filter(organization_id=org.pk, pk=pk).first() if pk else None
+    action = request.POST.get("action")
     if endpoint is None or action not in ("test", "enable", "delete"):
         return not_found(request)
     if action == "test":

@@ -23,13 +23,9 @@ org_patterns = [
     path("keys/", keys.keys, name="keys"),
     path("keys/<str:prefix>/revoke", keys.key_revoke, name="key-revoke"),
     path("budgets/", budgets_views.budgets_page, name="budgets"),
-    path("budgets/<int:pk>/delete", budgets_views.budget_delete, name="budget-delete"),
+    path("budgets/delete", budgets_views.budget_delete, name="budget-delete"),
     path("budgets/webhooks", budgets_views.webhook_create, name="webhook-create"),
-    path(
-        "budgets/webhooks/<int:pk>/<str:action>",
-        budgets_views.webhook_action,
-        name="webhook-action",
-    ),
+    path("budgets/webhooks/action", budgets_views.webhook_action, name="webhook-action"),
 ]
 
 accounts_patterns = [

@@ -58,7 +58,8 @@ def test_webhook_secret_once_and_disabled_banner(
     endpoint_disable(endpoint_id=endpoint.pk, reason="Deliveries kept failing for 8 attempts")
     page = admin.get("/o/acme/budgets/").content
     assert b'data-testid="webhook-disabled"' in page and b"kept failing" in page
-    enabled = csrf_post(admin, f"/o/acme/budgets/webhooks/{endpoint.pk}/enable", {})
+    action = {"webhook_id": endpoint.pk, "action": "enable"}
+    enabled = csrf_post(admin, "/o/acme/budgets/webhooks/action", action)
     assert enabled.status_code == 302 and WebhookEndpoint.objects.get().enabled
 
 
@@ -73,7 +74,10 @@ def test_members_and_strangers_are_kept_out(
     theirs = make_budget(other_org, limit=Decimal("1"))
     hook = endpoint_create(organization=other_org, url="https://example.com/h")
     owner = signed_in(make_member(org, "owner"))
-    assert csrf_post(owner, f"/o/acme/budgets/{theirs.pk}/delete", {}).status_code == 404
-    assert csrf_post(owner, f"/o/acme/budgets/webhooks/{hook.pk}/delete", {}).status_code == 404
+    gone = {"budget_id": theirs.pk}
+    assert csrf_post(owner, "/o/acme/budgets/delete", gone).status_code == 404
+    drop = {"webhook_id": hook.pk, "action": "delete"}
+    assert csrf_post(owner, "/o/acme/budgets/webhooks/action", drop).status_code == 404
+    assert csrf_post(owner, "/o/acme/budgets/delete", {"budget_id": "x"}).status_code == 404
     assert owner.get("/o/globex/budgets/").status_code == 404
     assert Budget.objects.filter(pk=theirs.pk).exists()
