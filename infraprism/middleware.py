@@ -70,15 +70,22 @@ class RequestLogMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        principal = getattr(request, "infraprism_principal", None)
-        who = principal.log_label if principal is not None else "org=- key=-"
-        logger.info(
-            "request method=%s path=%s status=%s duration_ms=%.1f %s",
-            log_safe(request.method),
-            log_safe(request.path),
-            response.status_code,
-            elapsed_ms,
-            log_safe(who),
-        )
+        log_request(request, response.status_code, (time.perf_counter() - started) * 1000)
         return response
+
+
+def log_request(request: HttpRequest, status: int, elapsed_ms: float) -> None:
+    """RequestLogMiddleware's line (also written by ingestion/fast_path.py, which answers
+    before that middleware runs)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    principal = getattr(request, "infraprism_principal", None)
+    who = principal.log_label if principal is not None else "org=- key=-"
+    logger.info(
+        "request method=%s path=%s status=%s duration_ms=%.1f %s",
+        log_safe(request.method),
+        log_safe(request.path),
+        status,
+        elapsed_ms,
+        log_safe(who),
+    )

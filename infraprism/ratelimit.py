@@ -18,10 +18,12 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from infraprism.principal import principal_of
+from infraprism.principal import Principal, principal_of
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,22 @@ def parse_rate(rate: str) -> tuple[int, int] | None:
     return int(count), int(multiplier or 1) * _PERIODS[unit]
 
 
+def _count(cache: BaseCache, window_key: str, timeout: int) -> int:
+    """Bump the window's counter; its value after this request."""
+    if isinstance(cache, RedisCache):
+        # One round trip (create the window if new, then count) instead of the three of
+        # add() + incr() (Django's incr() checks EXISTS first). Django stores ints raw, so the
+        # key is the one add()/incr() would use.
+        key = cache.make_and_validate_key(window_key)
+        client = cache._cache.get_client(key, write=True)  # type: ignore[attr-defined]
+        pipe = client.pipeline(transaction=False)
+        pipe.set(key, 0, ex=timeout, nx=True)
+        pipe.incr(key)
+        return int(pipe.execute()[1])
+    cache.add(window_key, 0, timeout=timeout)
+    return int(cache.incr(window_key))
+
+
 class _PrincipalRateThrottle(SimpleRateThrottle):
     """Fixed windows per principal (`rate_key`), counted with the cache's atomic incr."""
 
@@ -79,26 +97,33 @@ class _PrincipalRateThrottle(SimpleRateThrottle):
         principal = principal_of(request.user)
         if principal is None:  # anonymous: refused by authentication, nothing to count
             return None
+        return self._key(principal)
+
+    def _key(self, principal: Principal) -> str:
         return f"rl:{self.scope}:{principal.rate_key}"
 
     def allow_request(self, request: Request, view: Any) -> bool:
+        return self.allow_principal(principal_of(request.user))
+
+    def allow_principal(self, principal: Principal | None) -> bool:
+        """Count one request of `principal`; False once its window is full (the caller
+        answers with throttled(); wait() then gives the Retry-After)."""
         if self.num_requests is None or self.duration is None:  # 'off'
             return True
-        key = self.get_cache_key(request, view)
-        if key is None:
+        if principal is None:  # anonymous: refused by authentication, nothing to count
             return True
         now = self.timer()
         window = int(now // self.duration)
         try:
-            window_key = f"{key}:{self.duration}:{window}"
-            self.cache.add(window_key, 0, timeout=self.duration + 1)
-            count = self.cache.incr(window_key)
+            count = _count(
+                self.cache, f"{self._key(principal)}:{self.duration}:{window}", self.duration + 1
+            )
         except Exception:  # noqa: BLE001 - any cache failure must fail open
             logger.warning("rate limit cache unavailable; allowing request", exc_info=False)
             return True
         if count > self.num_requests:
             self.retry_after = (window + 1) * self.duration - now
-            return self.throttle_failure()
+            return False
         return True
 
     def wait(self) -> float | None:

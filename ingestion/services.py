@@ -1,18 +1,24 @@
 """Ingestion writes: validate a whole batch, price it, store it durably, schedule the rollup."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 
 from ingestion.event_store import events_insert
+from ingestion.group_commit import GroupCommit
 from ingestion.models import Event
 from ingestion.pricing import PriceBook
 from ingestion.validation import ValidEvent, validate_event
 from metrics.hooks import events_counted
 from sessions.rollup import queue
 from sessions.scheduling import rollup_schedule_on_commit
+
+# Requests of up to this many events go through group commit; larger ones commit alone.
+GROUP_COMMIT_MAX_EVENTS = 16
 
 
 @dataclass
@@ -69,28 +75,64 @@ def events_price(*, organization_id: int, events: list[ValidEvent]) -> list[tupl
     return priced
 
 
+def events_store(
+    organization_id: int, events: Sequence[tuple[ValidEvent, str]], received_at: datetime
+) -> set[str]:
+    """Insert priced events inside the caller's transaction; returns the event_ids that were
+    new. The rollup is scheduled after that transaction commits."""
+    new_event_ids = events_insert(
+        organization_id=organization_id, events=events, received_at=received_at
+    )
+    valid = [event for event, _ in events]
+    if any(queue.is_queued(e.session_id) and e.event_id in new_event_ids for e in valid):
+        rollup_schedule_on_commit(organization_id=organization_id)
+    return new_event_ids
+
+
+# Concurrent small ingests share one transaction (ingestion/group_commit.py).
+_group_commit = GroupCommit(events_store)
+
+
+def _uses_group_commit(events: Sequence[tuple[ValidEvent, str]]) -> bool:
+    # Not inside a caller's transaction (the events must join it), not on SQLite (one writer
+    # at a time anyway), not for batches (one request already fills a transaction).
+    return (
+        settings.INGEST_GROUP_COMMIT
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and len(events) <= GROUP_COMMIT_MAX_EVENTS
+    )
+
+
 def events_ingest(*, organization_id: int, items: list[Any]) -> IngestResult:
     """Validate every item first, then store the valid ones in one set-based write.
 
     The events are durable when this returns; the rollup is scheduled after the commit.
     """
     now = datetime.now(UTC)
-    result = events_validate(items=items, now=now)
+    return events_accept(
+        organization_id=organization_id, result=events_validate(items=items, now=now), now=now
+    )
+
+
+def events_accept(*, organization_id: int, result: IngestResult, now: datetime) -> IngestResult:
+    """Store the valid events of a validated request (`now`: when it was received)."""
     if not result.valid:
         events_counted(
             organization_id=organization_id, accepted=0, duplicates=0, rejected=result.rejected
         )
         return result
     priced = events_price(organization_id=organization_id, events=result.valid)
-    with transaction.atomic():
-        result.new_event_ids = events_insert(
-            organization_id=organization_id, events=priced, received_at=now
+    if _uses_group_commit(priced):
+        result.new_event_ids = _group_commit.write(
+            organization_id=organization_id,
+            events=priced,
+            event_ids=frozenset(e.event_id for e in result.valid),
+            received_at=now,
         )
-        if any(
-            queue.is_queued(e.session_id) and e.event_id in result.new_event_ids
-            for e in result.valid
-        ):
-            rollup_schedule_on_commit(organization_id=organization_id)
+    else:
+        with transaction.atomic():
+            result.new_event_ids = events_store(organization_id, priced, now)
     result.accepted = len(result.valid)
     result.duplicates = result.accepted - len(result.new_event_ids)
     events_counted(
