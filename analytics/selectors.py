@@ -28,7 +28,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Lag, Mod, RowNumber, TruncDate
 
-from analytics import dialect, orderings
+from analytics import cost_reports, dialect, orderings
 from analytics.filters import INT64_MAX, ReadFilters
 from analytics.json_tags import TagValue
 from analytics.serializers import CALL_VALUES, SESSION_VALUES, usd
@@ -302,8 +302,11 @@ def cost_group_valid(group_by: str) -> bool:
 
 def _cost_groups(
     organization: Organization, filters: ReadFilters, group_by: str
-) -> tuple[QuerySet[Any], list[str]]:
-    """Grouped rows, most expensive first (ties by key), and the key fields."""
+) -> tuple[Any, list[str]]:
+    """Grouped rows, most expensive first (ties by key), and the key fields: from the daily
+    cost table when it can answer exactly (analytics/cost_reports.py), else from the events."""
+    if cost_reports.table_answers(filters, group_by):
+        return cost_reports.daily_groups(organization.pk, filters, group_by)
     events = _events(organization, filters).order_by()
     key_fields: list[str]
     if group_by == "entity":

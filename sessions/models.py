@@ -71,7 +71,8 @@ class Session(models.Model):
 
 
 class PendingRollup(models.Model):
-    """One row per stored event (with a session) not yet folded into its session aggregate.
+    """One row per stored event not yet folded into its session aggregate (events with a
+    session) and the daily cost table (every event).
 
     Written in the same statement as the events (sessions/rollup/queue.py), from the insert's
     RETURNING; the rollup claims rows with FOR UPDATE SKIP LOCKED and deletes them in the
@@ -82,11 +83,12 @@ class PendingRollup(models.Model):
     """
 
     organization_id = models.BigIntegerField()
-    session_id = models.CharField(max_length=256)
+    session_id = models.CharField(max_length=256, null=True)  # NULL: folds into DailyCost only
     event_pk = models.BigIntegerField()
     event_id = models.CharField(max_length=128)  # ties on timestamp go to the smaller event_id
     timestamp = models.DateTimeField()
     model = models.CharField(max_length=200)
+    provider = models.CharField(max_length=64, default="")
     is_error = models.BooleanField(default=False)
     entity_type = models.CharField(max_length=128, null=True)
     entity_id = models.CharField(max_length=128, null=True)
@@ -107,3 +109,41 @@ class PendingRollup(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_pk} (org {self.organization_id})"
+
+
+class DailyCost(models.Model):
+    """Calls, tokens and exact cost per (organization, UTC day, entity, model, provider).
+
+    Folded by the rollup from the same queue rows, in the same transaction, as the sessions
+    (so exactly once too); the cost reports read it instead of the events (analytics/
+    cost_reports.py). Events without an entity are stored under entity_type = entity_id = ""
+    (ingestion never accepts an empty entity), so the unique key has no NULLs and one
+    ON CONFLICT target serves both engines; reads turn "" back into NULL.
+    """
+
+    organization_id = models.BigIntegerField()
+    day = models.DateField()  # the event timestamp's UTC date
+    entity_type = models.CharField(max_length=128, default="")
+    entity_id = models.CharField(max_length=128, default="")
+    model = models.CharField(max_length=200)
+    provider = models.CharField(max_length=64, default="")
+    cost_nanos = NanoDollarSumField(default=0)
+    call_count = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    error_count = models.BigIntegerField(default=0)
+
+    objects = TenantManager()
+
+    class Meta:
+        db_table = "costs_daily"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization_id", "day", "entity_type", "entity_id", "model", "provider"],
+                name="daily_cost_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model} (org {self.organization_id})"

@@ -1,7 +1,9 @@
-"""Rollup: fold pending events into session aggregates, exactly once.
+"""Rollup: fold pending events into session aggregates and the daily cost table, exactly once.
 
-Each chunk (claim, aggregate, merge, delete the claimed work) is one transaction, run by the
-sessions.rollup backend for the database in use. Drain loops until nothing is pending.
+Each chunk (claim, aggregate, merge, delete the claimed work) is one transaction over one
+organization, run by the sessions.rollup backend for the database in use. Drain loops until
+nothing is pending; the global drain (the sweep) drains one organization after another, so no
+statement spans organizations (a distributed engine routes each to one shard).
 """
 
 import logging
@@ -26,20 +28,36 @@ class RollupStats:
     chunks: int = 0
 
 
-def pending_high_water_mark() -> int:
-    """The newest pending row's id (0 when none): a drain goes no further than this."""
-    return PendingRollup.objects.aggregate(up_to=Max("id"))["up_to"] or 0
+def pending_high_water_mark(organization_id: int) -> int:
+    """The organization's newest pending row's id (0 when none): a drain goes no further."""
+    rows = PendingRollup.objects.filter(organization_id=organization_id)
+    return rows.aggregate(up_to=Max("id"))["up_to"] or 0
+
+
+def pending_organizations() -> list[int]:
+    """Organizations with pending rows, in id order."""
+    return list(
+        PendingRollup.objects.order_by("organization_id")
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
 
 
 def session_rollup_chunk(
     *, organization_id: int | None = None, limit: int | None = None, up_to: int | None = None
 ) -> tuple[int, int]:
-    """Fold one chunk of the rows pending up to `up_to` (default: all pending now)."""
+    """Fold one chunk of the organization's rows pending up to `up_to` (default: all pending
+    now); without an organization, of the first organization with pending rows."""
+    if organization_id is None:
+        organizations = pending_organizations()
+        if not organizations:
+            return 0, 0
+        organization_id = organizations[0]
     with transaction.atomic():
         claimed, sessions = rollup_backend().rollup_chunk(
             organization_id=organization_id,
             limit=limit or settings.ROLLUP_CHUNK_SIZE,
-            up_to=up_to if up_to is not None else pending_high_water_mark(),
+            up_to=up_to if up_to is not None else pending_high_water_mark(organization_id),
         )
     if claimed:
         rollup_committed.send(
@@ -53,14 +71,26 @@ def session_rollup_drain(
 ) -> RollupStats:
     """Roll up until nothing (for this organization, or at all) is pending.
 
+    Without an organization: drains each organization with pending rows in turn.
+
     With concurrent workers a chunk may come back empty while others hold rows locked; those
     rows are theirs to finish, so an empty claim ends this drain. Rows that arrive during the
     drain wait for the next one (a task scheduled by their ingest, or the sweep): claims go in
     session order, and without the bound a steady stream of new rows for early sessions could
     starve the late ones.
     """
+    if organization_id is None:
+        total = RollupStats()
+        for organization in pending_organizations():
+            stats = session_rollup_drain(
+                organization_id=organization, limit=limit, max_chunks=max_chunks
+            )
+            total.events += stats.events
+            total.sessions += stats.sessions
+            total.chunks += stats.chunks
+        return total
     stats = RollupStats()
-    up_to = pending_high_water_mark()
+    up_to = pending_high_water_mark(organization_id)
     while max_chunks is None or stats.chunks < max_chunks:
         events, sessions = session_rollup_chunk(
             organization_id=organization_id, limit=limit, up_to=up_to
@@ -73,10 +103,10 @@ def session_rollup_drain(
         rollup_counted(events=events, sessions=sessions)
     if stats.events:
         logger.info(
-            "rollup events=%d sessions=%d chunks=%d org=%s",
+            "rollup events=%d sessions=%d chunks=%d org=%d",
             stats.events,
             stats.sessions,
             stats.chunks,
-            organization_id or "*",
+            organization_id,
         )
     return stats

@@ -4,7 +4,7 @@
     claimed, sessions = backend.rollup_chunk(organization_id=..., limit=..., up_to=...)
 
 - postgres.py: PostgresRollup, one claim-aggregate-merge statement per chunk (production).
-- sqlite.py: SqliteRollup, recomputes the touched sessions (the embedded default).
+- sqlite.py: SqliteRollup, recomputes the touched sessions and days (the embedded default).
 - queue.py: the pending-queue columns that the events insert fills (ingestion/event_store.py).
 
 Each chunk must run inside a transaction (sessions.services does that): the claimed queue rows
@@ -19,11 +19,11 @@ from django.db import connection
 class RollupBackend(Protocol):
     vendor: str
 
-    def rollup_chunk(
-        self, *, organization_id: int | None, limit: int, up_to: int
-    ) -> tuple[int, int]:
-        """Fold up to `limit` queue rows with id <= up_to (of one organization, or any) into
-        their sessions and delete them; returns (rows claimed, sessions upserted)."""
+    def rollup_chunk(self, *, organization_id: int, limit: int, up_to: int) -> tuple[int, int]:
+        """Fold up to `limit` queue rows of the organization with id <= up_to into their
+        sessions and the daily cost table, and delete them; returns (rows claimed, sessions
+        upserted). One organization per statement: a distributed engine routes it to one
+        shard."""
         ...
 
 

@@ -1,8 +1,9 @@
 """One rollup chunk on PostgreSQL, as a single statement.
 
-Claims up to `limit` pending rows (FOR UPDATE SKIP LOCKED, so concurrent workers never share
-one), deletes them, aggregates them per session and merges the result into the aggregates with
-an order-independent upsert. Run inside a transaction: a crash rolls back the delete with
+Claims up to `limit` pending rows of one organization (FOR UPDATE SKIP LOCKED, so concurrent
+workers never share one), deletes them, aggregates them per session and per (UTC day, entity,
+model, provider), and merges the results into the session aggregates and the daily cost table
+with order-independent upserts. Run inside a transaction: a crash rolls back the delete with
 everything else and the events are still pending for the next run.
 
 The pending rows carry the columns the rollup needs (written from the events insert's
@@ -26,7 +27,7 @@ from functools import cache
 
 from django.db import connection
 
-from sessions.models import PendingRollup, Session
+from sessions.models import DailyCost, PendingRollup, Session
 
 # An event's rank is one string that sorts like (timestamp, event_id), compared COLLATE "C":
 #   TIMESTAMP_WIDTH characters of UTC time (microseconds included), fixed width;
@@ -78,23 +79,47 @@ def _merge_tags(part: str) -> str:
         ) END"""
 
 
-def _statement(scoped: bool) -> str:
+_DAILY_KEY = "organization_id, day, entity_type, entity_id, model, provider"
+_DAILY_SUMS = ("call_count", "input_tokens", "output_tokens", "cached_input_tokens", "error_count")
+
+
+def _statement() -> str:
     queue = PendingRollup._meta.db_table
     sessions = Session._meta.db_table
-    scope = "AND organization_id = %(org)s" if scoped else ""
+    daily = DailyCost._meta.db_table
     width = TYPE_LENGTH_WIDTH
     return f"""
 WITH claimed AS (
     -- ARRAY(...) runs the claim once and lets the delete probe the primary key, instead of
     -- a semi-join that reads the whole queue.
     DELETE FROM {queue}
-    WHERE id = ANY(ARRAY(
+    WHERE organization_id = %(org)s AND id = ANY(ARRAY(
         SELECT id FROM {queue}
-        WHERE id <= %(up_to)s {scope}
+        WHERE organization_id = %(org)s AND id <= %(up_to)s
         ORDER BY organization_id, session_id, id LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ))
     RETURNING *, {RANK} AS rank
+), per_day AS (
+    -- Every claimed event, sessionless ones too. "" stands for no entity (DailyCost).
+    SELECT organization_id, (timestamp AT TIME ZONE 'UTC')::date AS day,
+           coalesce(entity_type, '') AS entity_type, coalesce(entity_id, '') AS entity_id,
+           model, provider,
+           sum(cost_nanos) AS cost_nanos,
+           count(*) AS call_count,
+           LEAST(sum(input_tokens), {_BIGINT_MAX})::bigint AS input_tokens,
+           LEAST(sum(output_tokens), {_BIGINT_MAX})::bigint AS output_tokens,
+           LEAST(sum(cached_input_tokens), {_BIGINT_MAX})::bigint AS cached_input_tokens,
+           count(*) FILTER (WHERE is_error) AS error_count
+    FROM claimed GROUP BY {_DAILY_KEY}
+), daily AS (
+    INSERT INTO {daily} AS s ({_DAILY_KEY}, cost_nanos, {", ".join(_DAILY_SUMS)})
+    SELECT {_DAILY_KEY}, cost_nanos, {", ".join(_DAILY_SUMS)} FROM per_day
+    ORDER BY {_DAILY_KEY}  -- one lock order for every writer, as for the sessions
+    ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET
+        cost_nanos = s.cost_nanos + EXCLUDED.cost_nanos,
+        {", ".join(_add_saturating(c) for c in _DAILY_SUMS)}
+    RETURNING 1
 ), per_session AS (
     SELECT organization_id, session_id,
            count(*) AS turn_count,
@@ -109,11 +134,11 @@ WITH claimed AS (
            -- NULL, and so skipped, for events without an entity.
            min(rank || lpad(length(entity_type)::text, {width}, '0') || entity_type || entity_id
                COLLATE "C") AS entity_key
-    FROM claimed GROUP BY organization_id, session_id
+    FROM claimed WHERE session_id IS NOT NULL GROUP BY organization_id, session_id
 ), tag_sets AS (
     -- Calls of a session usually repeat the same tags: expand each distinct set once.
     SELECT organization_id, session_id, tags, min(rank COLLATE "C") AS rank
-    FROM claimed WHERE tags IS NOT NULL
+    FROM claimed WHERE tags IS NOT NULL AND session_id IS NOT NULL
     GROUP BY organization_id, session_id, tags
 ), tag_firsts AS (
     SELECT DISTINCT ON (ts.organization_id, ts.session_id, t.key)
@@ -162,13 +187,14 @@ WITH claimed AS (
         updated_at = now()
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM upserted)
+SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM upserted),
+       (SELECT count(*) FROM daily)
 """
 
 
 @cache
-def _sql(scoped: bool) -> str:
-    return _statement(scoped)
+def _sql() -> str:
+    return _statement()
 
 
 class PostgresRollup:
@@ -176,11 +202,8 @@ class PostgresRollup:
 
     vendor = "postgresql"
 
-    def rollup_chunk(
-        self, *, organization_id: int | None, limit: int, up_to: int
-    ) -> tuple[int, int]:
-        sql = _sql(scoped=organization_id is not None)
+    def rollup_chunk(self, *, organization_id: int, limit: int, up_to: int) -> tuple[int, int]:
         with connection.cursor() as cursor:
-            cursor.execute(sql, {"org": organization_id, "limit": limit, "up_to": up_to})
-            claimed, sessions = cursor.fetchone()
+            cursor.execute(_sql(), {"org": organization_id, "limit": limit, "up_to": up_to})
+            claimed, sessions, _days = cursor.fetchone()
         return int(claimed), int(sessions)

@@ -2,7 +2,8 @@
 
 SQLite has a single writer, so there is no claim race to guard against: the chunk's pending
 rows are read (in the same (organization, session) order as on PostgreSQL) and deleted, and
-every session they touch is recomputed from all of its events in one set-based statement.
+every session and every (organization, UTC day) of the daily cost table they touch is
+recomputed from all of its events in set-based statements.
 Recomputation is trivially order-independent, and embedded deployments are small enough that
 re-reading a session's events is cheap. The entity and each tag come from the first event by
 (timestamp, event_id), as on PostgreSQL; the cost total is summed by `exact_sum`
@@ -10,12 +11,13 @@ re-reading a session's events is cheap. The entity and each tag come from the fi
 """
 
 from functools import cache
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
 from ingestion.models import Event
-from sessions.models import PendingRollup, Session
+from sessions.models import DailyCost, PendingRollup, Session
 
 _FIRST = "ORDER BY x.timestamp, x.event_id"  # the rule of SPEC section 9, BINARY collation
 
@@ -60,37 +62,92 @@ ON CONFLICT (organization_id, session_id) DO UPDATE SET
 """
 
 
+@cache
+def _recompute_days_sql() -> tuple[str, str]:
+    """Delete, then rebuild from the events, the daily rows of the days in rollup_days."""
+    events = Event._meta.db_table
+    daily = DailyCost._meta.db_table
+    delete = (
+        f"DELETE FROM {daily} WHERE EXISTS (SELECT 1 FROM rollup_days t "
+        f"WHERE t.organization_id = {daily}.organization_id AND t.day = {daily}.day)"
+    )
+    # Django stores SQLite datetimes as UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]': a day's events
+    # are a range of that text, served by the (organization, timestamp) index. Events still
+    # pending (temp.rollup_unfolded) stay out: reports add the queue to the table, so each
+    # event must be in exactly one of them.
+    insert = f"""
+INSERT INTO {daily} (
+    organization_id, day, entity_type, entity_id, model, provider, cost_nanos, call_count,
+    input_tokens, output_tokens, cached_input_tokens, error_count)
+SELECT e.organization_id, t.day, coalesce(e.entity_type, ''), coalesce(e.entity_id, ''),
+    e.model, e.provider, exact_sum(e.cost_nanos), count(*), sum(e.input_tokens),
+    sum(e.output_tokens), sum(e.cached_input_tokens), sum(e.status = 'error')
+FROM rollup_days t JOIN {events} e ON e.organization_id = t.organization_id
+    AND e.timestamp >= t.day AND e.timestamp < date(t.day, '+1 day')
+WHERE NOT EXISTS (SELECT 1 FROM rollup_unfolded u WHERE u.event_pk = e.id)
+GROUP BY e.organization_id, t.day, coalesce(e.entity_type, ''), coalesce(e.entity_id, ''),
+    e.model, e.provider
+"""
+    return delete, insert
+
+
+def recompute_touched(cursor: Any) -> int:
+    """Recompute the sessions in temp.rollup_touched (organization_id, session_id) and the
+    days in temp.rollup_days (organization_id, day), the days without the events still in the
+    queue (call it after deleting the folded rows); returns how many sessions. Shared by the
+    rollup and re-pricing (sessions/reprice.py)."""
+    queue = PendingRollup._meta.db_table
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    cursor.execute(_recompute_sql(), [now])
+    cursor.execute("DROP TABLE IF EXISTS temp.rollup_unfolded")
+    cursor.execute("CREATE TEMP TABLE rollup_unfolded (event_pk INTEGER PRIMARY KEY)")
+    cursor.execute(
+        f"INSERT OR IGNORE INTO rollup_unfolded SELECT q.event_pk FROM {queue} q "
+        "JOIN rollup_days t ON t.organization_id = q.organization_id "
+        "AND q.timestamp >= t.day AND q.timestamp < date(t.day, '+1 day')"
+    )
+    for statement in _recompute_days_sql():
+        cursor.execute(statement)
+    cursor.execute("SELECT count(*) FROM rollup_touched")
+    (touched,) = cursor.fetchone()
+    return int(touched)
+
+
+def create_touched_tables(cursor: Any, sessions_sql: str, days_sql: str, params: Any) -> None:
+    """temp.rollup_touched and temp.rollup_days from two SELECTs (sharing `params`)."""
+    cursor.execute("DROP TABLE IF EXISTS temp.rollup_touched")
+    cursor.execute(f"CREATE TEMP TABLE rollup_touched AS {sessions_sql}", params)
+    cursor.execute("DROP TABLE IF EXISTS temp.rollup_days")
+    cursor.execute(f"CREATE TEMP TABLE rollup_days AS {days_sql}", params)
+
+
 class SqliteRollup:
-    """The embedded rollup: recompute every touched session from its events."""
+    """The embedded rollup: recompute every touched session and day from its events."""
 
     vendor = "sqlite"
 
-    def rollup_chunk(
-        self, *, organization_id: int | None, limit: int, up_to: int
-    ) -> tuple[int, int]:
+    def rollup_chunk(self, *, organization_id: int, limit: int, up_to: int) -> tuple[int, int]:
         queue = PendingRollup._meta.db_table
-        scope = "AND organization_id = %s" if organization_id is not None else ""
-        params = [organization_id] if organization_id is not None else []
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS temp.rollup_claimed")
             cursor.execute(
                 "CREATE TEMP TABLE rollup_claimed AS "
-                f"SELECT id, organization_id, session_id FROM {queue} "
-                f"WHERE id <= %s {scope} ORDER BY organization_id, session_id, id LIMIT %s",
-                [up_to, *params, limit],
+                f"SELECT id, organization_id, session_id, date(timestamp) AS day FROM {queue} "
+                "WHERE organization_id = %s AND id <= %s "
+                "ORDER BY organization_id, session_id, id LIMIT %s",
+                [organization_id, up_to, limit],
             )
             cursor.execute("SELECT count(*) FROM rollup_claimed")
             (claimed,) = cursor.fetchone()
             if not claimed:
                 return 0, 0
-            cursor.execute("DROP TABLE IF EXISTS temp.rollup_touched")
-            cursor.execute(
-                "CREATE TEMP TABLE rollup_touched AS "
-                "SELECT DISTINCT organization_id, session_id FROM rollup_claimed"
+            create_touched_tables(
+                cursor,
+                "SELECT DISTINCT organization_id, session_id FROM rollup_claimed "
+                "WHERE session_id IS NOT NULL",
+                "SELECT DISTINCT organization_id, day FROM rollup_claimed",
+                [],
             )
-            cursor.execute(_recompute_sql(), [now])
-            cursor.execute("SELECT count(*) FROM rollup_touched")
-            (touched,) = cursor.fetchone()
             cursor.execute(f"DELETE FROM {queue} WHERE id IN (SELECT id FROM rollup_claimed)")
-        return int(claimed), int(touched)
+            touched = recompute_touched(cursor)
+        return int(claimed), touched

@@ -7,17 +7,20 @@ strings), by `fold`. Its sources:
 - `from_api_events(events)`: the events a test generated and sent, each event_id counted once,
   independent of the database altogether.
 `snapshot(org_id)` gives the stored aggregates in the same shape.
+
+The daily cost table has its oracle here too: `recompute_daily(org_id)` sums the stored events
+per (UTC day, entity, model, provider) in Python, `snapshot_daily(org_id)` reads the table.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from infraprism.money import usd_to_nanos
 from ingestion.models import Event
-from sessions.models import Session
+from sessions.models import DailyCost, Session
 
 SessionRow = dict[str, Any]
 
@@ -190,3 +193,58 @@ def as_json(sessions: dict[str, SessionRow]) -> dict[str, SessionRow]:
         }
         for session_id, row in sessions.items()
     }
+
+
+# --- the daily cost table -----------------------------------------------------------------
+
+DAILY_FIELDS = (
+    "cost_nanos",
+    "call_count",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "error_count",
+)
+# (day, entity_type, entity_id, model, provider), "" for no entity as the table stores it.
+DailyKey = tuple[Any, str, str, str, str]
+
+
+def recompute_daily(org_id: int) -> dict[DailyKey, dict[str, int]]:
+    """{key: sums} for every (UTC day, entity, model, provider) of the organization's stored
+    events, summed in Python (every event, with a session or not)."""
+    days: dict[DailyKey, dict[str, int]] = {}
+    rows = Event.objects.filter(organization_id=org_id).values_list(
+        "timestamp",
+        "entity_type",
+        "entity_id",
+        "model",
+        "provider",
+        "cost_nanos",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "status",
+    )
+    for ts, etype, eid, model, provider, cost, tin, tout, tcached, status in rows.iterator(
+        chunk_size=5000
+    ):
+        key = (ts.astimezone(UTC).date(), etype or "", eid or "", model, provider)
+        row = days.setdefault(key, dict.fromkeys(DAILY_FIELDS, 0))
+        row["cost_nanos"] += cost
+        row["call_count"] += 1
+        row["input_tokens"] += tin
+        row["output_tokens"] += tout
+        row["cached_input_tokens"] += tcached
+        row["error_count"] += status == Event.Status.ERROR
+    return days
+
+
+def snapshot_daily(org_id: int) -> dict[DailyKey, dict[str, int]]:
+    """The organization's stored daily cost rows, in the shape `recompute_daily` returns."""
+    return {
+        (row.pop("day"), row.pop("entity_type"), row.pop("entity_id"), row.pop("model"),
+         row.pop("provider")): row
+        for row in DailyCost.objects.filter(organization_id=org_id).values(
+            "day", "entity_type", "entity_id", "model", "provider", *DAILY_FIELDS
+        )
+    }  # fmt: skip

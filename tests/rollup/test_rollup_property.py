@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from infraprism.models import Organization
 from ingestion.models import Event
-from sessions.models import PendingRollup, Session
+from sessions.models import DailyCost, PendingRollup, Session
 from sessions.services import session_rollup_drain
 from tests.factories import event
 from tests.rollup.helpers import T0, ingest, pending, requeue_in_order
-from tests.rollup.recompute import recompute, snapshot
+from tests.rollup.recompute import recompute, recompute_daily, snapshot, snapshot_daily
 
 DAY_MICROS = 24 * 3600 * 1_000_000
 
@@ -107,6 +107,7 @@ def test_any_interleaving_of_ingests_replays_and_rollups_equals_a_recomputation(
     Session.objects.filter(organization=org).delete()
     PendingRollup.objects.filter(organization_id=org.pk).delete()
     Event.objects.filter(organization=org).delete()
+    DailyCost.objects.filter(organization_id=org.pk).delete()
 
     batches = _batches(data)
     order = data.draw(st.permutations(range(len(batches))), label="ingest order")
@@ -133,6 +134,7 @@ def test_any_interleaving_of_ingests_replays_and_rollups_equals_a_recomputation(
             session_rollup_drain(organization_id=org.pk)
             assert pending(org.pk) == 0
             assert snapshot(org.pk) == recompute(org.pk)
+            assert snapshot_daily(org.pk) == recompute_daily(org.pk)
 
     operations = st.lists(st.sampled_from(["replay", "rollup", "shuffle", "drain"]), max_size=3)
     for index in order:
@@ -147,6 +149,7 @@ def test_any_interleaving_of_ingests_replays_and_rollups_equals_a_recomputation(
     assert pending(org.pk) == 0
     expected = recompute(org.pk)
     assert snapshot(org.pk) == expected
+    assert snapshot_daily(org.pk) == recompute_daily(org.pk)
     assert set(expected) == set(
         Event.objects.filter(organization=org, session_id__isnull=False).values_list(
             "session_id", flat=True

@@ -20,7 +20,7 @@ from sessions.services import session_rollup_drain
 from tests.conftest import KeyClient
 from tests.factories import event
 from tests.rollup.helpers import at, ingest_http, pending, requeue_in_order
-from tests.rollup.recompute import recompute, snapshot
+from tests.rollup.recompute import recompute, recompute_daily, snapshot, snapshot_daily
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +34,7 @@ def aggregate(org: Organization, session_id: str = "s") -> dict[str, Any]:
     """The stored aggregate, after checking the whole organization against a recomputation."""
     stored = snapshot(org.pk)
     assert stored == recompute(org.pk)
+    assert snapshot_daily(org.pk) == recompute_daily(org.pk)
     return stored[session_id]
 
 
@@ -302,12 +303,15 @@ def test_events_without_session_id_never_create_sessions(client: KeyClient) -> N
             event("free-2", cost=2, tags={"k": "v"}),
         ],
     )
-    assert pending(org.pk) == 0  # nothing queued for them at all
+    assert pending(org.pk) == 2  # queued for the daily cost table only
     drain(org)
+    assert pending(org.pk) == 0
     assert not Session.objects.filter(organization=org).exists()
     ingest_http(client, [event("in-session", session_id="s", cost=4), event("free-3", cost=8)])
     drain(org)
     assert set(snapshot(org.pk)) == {"s"}
+    assert snapshot_daily(org.pk) == recompute_daily(org.pk)
+    assert sum(row["call_count"] for row in snapshot_daily(org.pk).values()) == 4
     assert aggregate(org)["total_cost_nanos"] == 4_000_000_000
 
 

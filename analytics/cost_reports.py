@@ -1,0 +1,158 @@
+"""Cost reports from the daily cost table (sessions.models.DailyCost) instead of the events.
+
+`table_answers(filters, group_by)` says whether the table can answer the question exactly;
+`daily_groups` then gives the same rows the events query would (analytics/selectors.py
+`_cost_groups`), to the nano-dollar, in the same order.
+
+The table holds per (organization, UTC day, entity, model, provider) sums. It answers groupings
+by entity, entity_type, model, provider and UTC day, filtered by entity, model, provider and
+bounds on UTC midnights. Everything else (tag groupings and filters, session or status
+filters, per-session groups, days or bounds in another time zone) falls back to the events.
+
+Freshness: events still pending a rollup are in the queue, not yet in the table. Each report
+is one statement over the table UNION ALL the organization's pending queue rows (they carry
+the same columns), so it sees every stored event exactly once: a rollup moves rows from the
+queue to the table in one transaction, and one statement reads one snapshot of both.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, tzinfo
+from typing import Any
+
+from django.db import connection
+
+from analytics.filters import ReadFilters
+from sessions.models import DailyCost, PendingRollup
+
+TABLE_GROUPS = ("entity", "entity_type", "model", "provider", "day")
+_UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Universal")
+
+# Per grouping: the SELECT list (named like the events query's values) and its key columns.
+# "" is the table's "no entity": NULLIF turns it back into the events' NULL.
+_KEYS: dict[str, tuple[str, list[str]]] = {
+    "entity": (
+        "NULLIF(entity_type, '') AS entity_type, NULLIF(entity_id, '') AS entity_id",
+        ["entity_type", "entity_id"],
+    ),
+    "entity_type": ("NULLIF(entity_type, '') AS entity_type", ["entity_type"]),
+    "model": ("model", ["model"]),
+    "provider": ("provider", ["provider"]),
+    "day": ("day AS group_key", ["group_key"]),
+}
+
+
+def _is_utc(zone: tzinfo) -> bool:
+    return zone is UTC or getattr(zone, "key", None) in _UTC_NAMES
+
+
+def _on_utc_midnight(bound: datetime | None) -> bool:
+    return bound is None or bound.astimezone(UTC).time() == time.min
+
+
+def table_answers(filters: ReadFilters, group_by: str) -> bool:
+    """Whether the daily table answers this report exactly."""
+    return (
+        group_by in TABLE_GROUPS
+        and (group_by != "day" or _is_utc(filters.zone))
+        and _on_utc_midnight(filters.start)
+        and _on_utc_midnight(filters.end)
+        and not filters.tags
+        and filters.session_id is None
+        and filters.status is None
+        # "" is the table's no-entity marker; ingestion never stores an empty entity.
+        and filters.entity_type != ""
+        and filters.entity_id != ""
+    )
+
+
+def _day_of(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"({column} AT TIME ZONE 'UTC')::date"
+    return f"date({column})"
+
+
+def _statement(organization_id: int, filters: ReadFilters, group_by: str) -> tuple[str, list[Any]]:
+    ops = connection.ops
+    select_keys, key_fields = _KEYS[group_by]
+    table_where: list[str] = ["organization_id = %s"]
+    table_params: list[Any] = [organization_id]
+    queue_where: list[str] = ["organization_id = %s"]
+    queue_params: list[Any] = [organization_id]
+    if filters.start is not None:
+        table_where.append("day >= %s")
+        table_params.append(ops.adapt_datefield_value(filters.start.astimezone(UTC).date()))
+        queue_where.append("timestamp >= %s")
+        queue_params.append(ops.adapt_datetimefield_value(filters.start))
+    if filters.end is not None:
+        table_where.append("day < %s")
+        table_params.append(ops.adapt_datefield_value(filters.end.astimezone(UTC).date()))
+        queue_where.append("timestamp < %s")
+        queue_params.append(ops.adapt_datetimefield_value(filters.end))
+    for name in ("entity_type", "entity_id", "model", "provider"):
+        if (value := getattr(filters, name)) is not None:
+            table_where.append(f"{name} = %s")
+            table_params.append(value)
+            queue_where.append(f"{name} = %s")
+            queue_params.append(value)
+    total = "sum(cost_nanos)" if connection.vendor == "postgresql" else "exact_sum(cost_nanos)"
+    order = ", ".join(f"{k} ASC NULLS LAST" for k in key_fields)
+    group = ", ".join(str(n) for n in range(1, len(key_fields) + 1))
+    sql = f"""
+SELECT {select_keys}, sum(call_count) AS call_count, sum(input_tokens) AS in_tokens,
+       sum(output_tokens) AS out_tokens, {total} AS total
+FROM (
+    SELECT day, entity_type, entity_id, model, provider, call_count, input_tokens,
+           output_tokens, cost_nanos
+    FROM {DailyCost._meta.db_table} WHERE {" AND ".join(table_where)}
+    UNION ALL
+    SELECT {_day_of("timestamp")}, coalesce(entity_type, ''), coalesce(entity_id, ''), model,
+           provider, 1, input_tokens, output_tokens, cost_nanos
+    FROM {PendingRollup._meta.db_table} WHERE {" AND ".join(queue_where)}
+) table_and_pending
+GROUP BY {group}
+ORDER BY total DESC, {order}
+"""
+    return sql, table_params + queue_params
+
+
+class DailyGroups:
+    """The grouped rows, fetched per slice (a page) or iterated (CSV), like a QuerySet. There
+    is one row per group (entities x days at most), not per event."""
+
+    def __init__(self, organization_id: int, filters: ReadFilters, group_by: str) -> None:
+        self.sql, self.params = _statement(organization_id, filters, group_by)
+        self.key_fields = _KEYS[group_by][1]
+
+    def __getitem__(self, window: slice) -> list[dict[str, Any]]:
+        start = window.start or 0
+        limit = "" if window.stop is None else f" LIMIT {int(window.stop) - int(start)}"
+        return list(self._rows(f"{self.sql}{limit} OFFSET {int(start)}"))
+
+    def iterator(self, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
+        return self._rows(self.sql, chunk_size)
+
+    def _rows(self, sql: str, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, self.params)
+            names = [column[0] for column in cursor.description]
+            while batch := cursor.fetchmany(chunk_size):
+                for values in batch:
+                    yield self._typed(dict(zip(names, values, strict=True)))
+
+    @staticmethod
+    def _typed(row: dict[str, Any]) -> dict[str, Any]:
+        """The Python types the events query gives: ints (NUMERIC sums, SQLite's padded text)
+        and dates (SQLite returns text)."""
+        for name in ("call_count", "in_tokens", "out_tokens", "total"):
+            row[name] = int(row[name])
+        if isinstance(row.get("group_key"), str):
+            row["group_key"] = date.fromisoformat(row["group_key"])
+        return row
+
+
+def daily_groups(
+    organization_id: int, filters: ReadFilters, group_by: str
+) -> tuple[DailyGroups, list[str]]:
+    """Rows like selectors._cost_groups' events query (only when table_answers)."""
+    rows = DailyGroups(organization_id, filters, group_by)
+    return rows, rows.key_fields
