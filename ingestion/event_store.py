@@ -137,6 +137,29 @@ def event_row(event: ValidEvent, cost_source: str) -> tuple[object, ...]:
     )
 
 
+def _pg_insert_one() -> str:
+    """One event: the key claim with plain parameters, the event inserted from its RETURNING
+    (no VALUES list, no DISTINCT ON): the single-event endpoint's statement."""
+    values = ", ".join(f"%s::{_CASTS[c]}" if c in _CASTS else "%s" for c in EVENT_COLUMNS)
+    return f"""
+WITH claimed AS (
+    INSERT INTO {_KEY_TABLE} (organization_id, event_id) VALUES (%s, %s)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+), inserted AS (
+    INSERT INTO ingestion_event (organization_id, received_at, {_COLUMN_LIST})
+    SELECT %s, %s, {values} FROM claimed
+    RETURNING {_PENDING_SOURCE}
+), queued AS (
+    {_QUEUE_INSERT}
+)
+SELECT event_id FROM inserted
+"""
+
+
+_PG_INSERT_ONE = _pg_insert_one()
+
+
 @cache
 def _pg_insert_values(count: int) -> str:
     """The same statement as _PG_INSERT with the rows inline: one round trip for small batches."""
@@ -156,6 +179,11 @@ def _insert_postgres(
     # A month without a partition gets one before its first event (rows never fall into the
     # DEFAULT partition on this path); free once the month is known to this process.
     partitions.ensure_months(months_of(cast(datetime, row[1]) for row in rows))
+    if len(rows) == 1:
+        one: list[Any] = [organization_id, rows[0][0], organization_id, received_at, *rows[0]]
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_INSERT_ONE, one)
+            return {event_id for (event_id,) in cursor.fetchall()}
     if len(rows) <= SMALL_BATCH:
         params: list[Any] = [v for ordinal, row in enumerate(rows) for v in (ordinal, *row)]
         with connection.cursor() as cursor:

@@ -49,7 +49,10 @@ class Event(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organization", "event_id"], name="event_org_event_id")
         ]
-        # PostgreSQL also gets a GIN index on tags (migration 0003): not expressible for SQLite.
+        # PostgreSQL also gets a GIN index on tags (migration 0002): not expressible for SQLite.
+        # On PostgreSQL (partitioned, migration 0009) event_org_ts is the primary key's index,
+        # (organization_id, timestamp, id), and event_org_event_id does not exist: idempotency
+        # is EventKey's. A migration that alters either must handle PostgreSQL by hand.
         indexes = [
             models.Index(fields=["organization", "timestamp"], name="event_org_ts"),
             models.Index(

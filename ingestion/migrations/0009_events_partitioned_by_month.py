@@ -8,7 +8,8 @@ table is dropped at the end. Everything holds an ACCESS EXCLUSIVE lock until com
 a small table or a maintenance window; docs/scaling.md gives the online procedure for a very
 large one.
 
-Database primary key: (organization_id, timestamp, id); the unique (organization_id, event_id)
+Database primary key: (organization_id, timestamp, id), named event_org_ts (it is the model's
+event_org_ts index, widened by id); the unique (organization_id, event_id)
 constraint moves to ingestion_eventkey (a partitioned table's unique constraints must include
 the partition key). Django's model state is unchanged (`id` stays the model's pk, the
 UniqueConstraint stays for SQLite), so this is RunPython, not schema operations. `id` keeps a
@@ -54,9 +55,10 @@ def _foreign_keys(cursor: Any, table: str) -> list[tuple[str, str]]:
     return list(cursor.fetchall())
 
 
-def _build_indexes(cursor: Any) -> None:
+def _build_indexes(cursor: Any, skip: str = "") -> None:
     for name, definition in INDEXES.items():
-        cursor.execute(f"CREATE INDEX {name} ON {TABLE} USING {definition}")
+        if name != skip:
+            cursor.execute(f"CREATE INDEX {name} ON {TABLE} USING {definition}")
     cursor.execute(STATISTICS)
 
 
@@ -106,10 +108,14 @@ def partition(apps: Any, schema_editor: Any) -> None:
         )
         cursor.execute(f"DROP TABLE {OLD}")
         cursor.execute(f"ALTER SEQUENCE {TABLE}_id_seq_new RENAME TO {TABLE}_id_seq")
+        # The primary key's index is event_org_ts: (organization_id, timestamp, id) serves every
+        # query the model's event_org_ts index (organization, timestamp) does, and one index
+        # fewer is one insertion fewer per event on the ingest path.
         cursor.execute(
-            f'ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_pkey PRIMARY KEY (organization_id, "timestamp", id)'
+            f"ALTER TABLE {TABLE} ADD CONSTRAINT event_org_ts "
+            'PRIMARY KEY (organization_id, "timestamp", id)'
         )
-        _build_indexes(cursor)
+        _build_indexes(cursor, skip="event_org_ts")
         # Plain index on id for lookups by the model's pk (admin, the rollup queue's event_pk).
         cursor.execute(f"CREATE INDEX event_pk_lookup ON {TABLE} (id)")
         # The DEFAULT partition's own index: the partition maintenance asks it "any rows of
@@ -126,7 +132,7 @@ def unpartition(apps: Any, schema_editor: Any) -> None:
     partitioned = "ingestion_event_partitioned"
     with schema_editor.connection.cursor() as cursor:
         foreign_keys = _foreign_keys(cursor, TABLE)
-        _set_aside(cursor, partitioned, ["ingestion_event_pkey"])
+        _set_aside(cursor, partitioned, [])  # renaming event_org_ts renames the primary key
         cursor.execute("DROP INDEX IF EXISTS event_pk_lookup")
         cursor.execute(f"ALTER SEQUENCE {TABLE}_id_seq RENAME TO {TABLE}_id_seq_partitioned")
         cursor.execute(f"CREATE TABLE {TABLE} (LIKE {partitioned})")
