@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.db import connection
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
 
@@ -47,6 +48,7 @@ schema = schemathesis.pytest.from_fixture("manage_schema").include(
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the live stack needs PostgreSQL")
 @schema.parametrize()
 @settings(
     max_examples=10,
