@@ -13,14 +13,17 @@ transition): if another evaluation got there first, the insert conflicts and thi
 nothing. The webhook deliveries are created in the same transaction and enqueued on commit.
 
 Periods looked at: the current one, the previous one (late events land in their own period),
-and any earlier period still holding an unrecovered crossing (re-pricing can bring it under).
+and any earlier period still holding an unrecovered crossing (re-pricing can bring it under);
+never a period that starts before the organization's retention cutoff, whose events may be
+partly deleted (its spend is no longer the whole spend: no false recovery).
 """
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Context, Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.db.models.functions import Mod
@@ -60,7 +63,18 @@ def _latest_transitions(budget: Budget, period_key: datetime) -> dict[tuple[str,
     return {(r["scope_key"], Decimal(r["threshold"]).normalize()): r["last"] for r in rows}
 
 
-def _periods(budget: Budget, now: datetime, time_zone: str) -> list[Period]:
+def retention_cutoff(organization: Organization, now: datetime) -> datetime | None:
+    days = organization.retention_days or getattr(settings, "EVENT_RETENTION_DAYS", None)
+    return now - timedelta(days=days) if days else None
+
+
+def _periods(budget: Budget, now: datetime, organization: Organization) -> list[Period]:
+    cutoff = retention_cutoff(organization, now)
+    periods = _candidate_periods(budget, now, organization.time_zone)
+    return [p for p in periods if cutoff is None or p.start >= cutoff]
+
+
+def _candidate_periods(budget: Budget, now: datetime, time_zone: str) -> list[Period]:
     if budget.period == Budget.Period.ROLLING:
         return [rolling_period(budget.window_hours or 1, now)]
     current = calendar_period(budget.period, now, time_zone)
@@ -148,7 +162,7 @@ def _evaluate_period(budget: Budget, period: Period, now: datetime, stats: Evalu
 
 
 def budget_evaluate(
-    *, budget_id: int, time_zone: str, now: datetime | None = None
+    *, budget_id: int, organization: Organization, now: datetime | None = None
 ) -> EvaluationStats:
     stats = EvaluationStats()
     with transaction.atomic():
@@ -157,7 +171,7 @@ def budget_evaluate(
             return stats
         stats.budgets = 1
         moment = now or timezone.now()
-        for period in _periods(budget, moment, time_zone):
+        for period in _periods(budget, moment, organization):
             _evaluate_period(budget, period, moment, stats)
     return stats
 
@@ -174,7 +188,7 @@ def budgets_evaluate_organization(
         "pk", flat=True
     )
     for budget_id in list(ids):
-        stats = budget_evaluate(budget_id=budget_id, time_zone=org.time_zone, now=now)
+        stats = budget_evaluate(budget_id=budget_id, organization=org, now=now)
         total.budgets += stats.budgets
         total.crossed += stats.crossed
         total.recovered += stats.recovered

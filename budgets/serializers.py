@@ -36,13 +36,12 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-def _tag(value: str) -> str:
+def _tag(value: str) -> None:
     key, sep, _ = value.partition(":")
     if not sep or not key:
         raise serializers.ValidationError("must be key:value, for example feature:chatbot")
     if len(key) > 64 or len(value) - len(key) - 1 > 256:
         raise serializers.ValidationError("tag keys have at most 64 characters, values 256")
-    return value
 
 
 class BudgetIn(StrictSerializer):

@@ -1,10 +1,12 @@
 """Routes of the manage API, included under /v1/."""
 
+from typing import Any
+
 from django.urls import path
 
 from budgets.views import AlertViewSet, BudgetViewSet, WebhookViewSet
 
-ONE = {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
+ONE: dict[str, Any] = {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
 
 urlpatterns = [
     path("budgets", BudgetViewSet.as_view({"get": "list", "post": "create"}), name="budgets"),

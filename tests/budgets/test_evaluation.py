@@ -132,3 +132,33 @@ def test_other_organizations_spend_never_counts(
     client.post_json("/v1/events", call("0.5"))
     budgets_evaluate_organization(organization_id=org.pk)
     assert Alert.objects.get(budget=budget).spend_nanos == 500_000_000
+
+
+def test_periods_before_the_retention_cutoff_are_left_alone(
+    org: Organization, client: KeyClient, settings: Any
+) -> None:
+    """Retention deletes old events: an old period's spend then shrinks, which is no recovery."""
+    budget = make_budget(org, limit=Decimal("1"), thresholds=[Decimal("1")])
+    now = datetime.now(UTC)
+    old = (now - timedelta(days=3)).replace(hour=12)
+    client.post_json("/v1/events", call("2", event_id="old", timestamp=old.isoformat()))
+    budgets_evaluate_organization(organization_id=org.pk, now=old + timedelta(hours=1))
+    assert len(crossings(budget.pk)) == 1
+    from ingestion.models import Event
+
+    Event.objects.filter(organization=org, event_id="old").delete()  # as retention would
+    org.retention_days = 2
+    org.save()
+    budgets_evaluate_organization(organization_id=org.pk)
+    assert crossings(budget.pk) == [("budget.threshold_crossed", "", Decimal(1))]
+    org.retention_days = None
+    org.save()
+    settings.EVENT_RETENTION_DAYS = None
+    budgets_evaluate_organization(organization_id=org.pk)  # no retention: re-pricing's case
+    assert [c[0] for c in crossings(budget.pk)][-1] == "budget.recovered"
+
+
+def test_parse_scopes_takes_manage() -> None:
+    from infraprism.services import parse_scopes
+
+    assert parse_scopes("manage,read") == ["manage", "read"]
