@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -47,6 +47,26 @@ class ModelPriceAdmin(admin.ModelAdmin):
     ]
     list_filter = ["provider", "organization", "effective_from"]
     search_fields = ["model"]
+    actions = ["reprice_events"]
+
+    @admin.action(description="Re-price the events these prices cover")
+    def reprice_events(self, request: HttpRequest, queryset: QuerySet[ModelPrice]) -> None:
+        """Queue a re-pricing task per organization the selected prices apply to: the
+        organization's own for an override, every organization for a list price. Exact model
+        names re-price that model only; a glob re-prices all of the organization's models (the
+        book decides what each event costs)."""
+        from infraprism.models import Organization
+        from sessions.tasks import reprice_events
+
+        all_orgs = list(Organization.objects.values_list("pk", flat=True))
+        jobs: set[tuple[int, str | None]] = set()
+        for price in queryset:
+            model = None if price.is_pattern else price.model
+            targets = [price.organization_id] if price.organization_id else all_orgs
+            jobs.update((org, model) for org in targets)
+        for organization_id, model in sorted(jobs, key=lambda job: (job[0], job[1] or "")):
+            reprice_events.delay(organization_id, model)
+        self.message_user(request, f"queued {len(jobs)} re-pricing task(s)", level=messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: ModelPrice, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)

@@ -94,13 +94,20 @@ class PriceBook:
         now = time.monotonic()
         if ttl > 0 and (hit := _books.get(organization_id)) is not None and hit[0] > now:
             return hit[1]
-        rows = ModelPrice.objects.filter(
-            Q(organization__isnull=True) | Q(organization_id=organization_id)
-        )
-        book = cls(rows)
+        book = cls.current(organization_id)
         if ttl > 0:
             _books[organization_id] = (now + ttl, book)
         return book
+
+    @classmethod
+    def current(cls, organization_id: int) -> "PriceBook":
+        """The organization's book read from the table now, bypassing the cache (re-pricing
+        must see a price edited a moment ago in another process)."""
+        return cls(
+            ModelPrice.objects.filter(
+                Q(organization__isnull=True) | Q(organization_id=organization_id)
+            )
+        )
 
     def lookup(self, model: str, on: date) -> Price | None:
         key = (model, on)

@@ -1,5 +1,6 @@
 """Celery entry points: thin wrappers around the rollup service (ids in, no results out)."""
 
+from datetime import date
 from typing import Any
 
 from celery import shared_task
@@ -38,3 +39,22 @@ def rollup(organization_id: int) -> int:
 def sweep() -> int:
     """Beat: roll up anything still pending (e.g. accepted while Redis was down)."""
     return session_rollup_drain().events
+
+
+@shared_task(name="sessions.reprice", **ROLLUP_TASK_OPTIONS)
+def reprice_events(
+    organization_id: int,
+    model: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> int:
+    """Re-price an organization's computed costs (dates as YYYY-MM-DD). A redelivered or
+    retried run is safe: chunks already done have nothing left to change."""
+    from sessions.reprice import reprice
+
+    return reprice(
+        organization_id=organization_id,
+        model=model,
+        since=date.fromisoformat(since) if since else None,
+        until=date.fromisoformat(until) if until else None,
+    ).events_changed

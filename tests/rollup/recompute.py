@@ -20,7 +20,7 @@ from typing import Any
 
 from infraprism.money import usd_to_nanos
 from ingestion.models import Event
-from sessions.models import DailyCost, Session
+from sessions.models import DailyCost, PendingRollup, Session
 
 SessionRow = dict[str, Any]
 
@@ -99,21 +99,36 @@ def fold(events: Iterable[OracleEvent]) -> dict[str, SessionRow]:
     return sessions
 
 
-def recompute(org_id: int) -> dict[str, SessionRow]:
+def _events(org_id: int, folded_only: bool) -> Any:
+    """The organization's events; with folded_only, only those no longer in the queue (what
+    the aggregates must hold while others are still pending)."""
+    events = Event.objects.filter(organization_id=org_id)
+    if folded_only:
+        events = events.exclude(
+            pk__in=PendingRollup.objects.filter(organization_id=org_id).values("event_pk")
+        )
+    return events
+
+
+def recompute(org_id: int, *, folded_only: bool = False) -> dict[str, SessionRow]:
     """{session_id: aggregate} for every session of the organization, from its stored events."""
-    rows = Event.objects.filter(organization_id=org_id, session_id__isnull=False).values_list(
-        "session_id",
-        "event_id",
-        "timestamp",
-        "entity_type",
-        "entity_id",
-        "cost_nanos",
-        "input_tokens",
-        "output_tokens",
-        "cached_input_tokens",
-        "status",
-        "model",
-        "tags",
+    rows = (
+        _events(org_id, folded_only)
+        .filter(session_id__isnull=False)
+        .values_list(
+            "session_id",
+            "event_id",
+            "timestamp",
+            "entity_type",
+            "entity_id",
+            "cost_nanos",
+            "input_tokens",
+            "output_tokens",
+            "cached_input_tokens",
+            "status",
+            "model",
+            "tags",
+        )
     )
     return fold(
         OracleEvent(
@@ -209,11 +224,11 @@ DAILY_FIELDS = (
 DailyKey = tuple[Any, str, str, str, str]
 
 
-def recompute_daily(org_id: int) -> dict[DailyKey, dict[str, int]]:
+def recompute_daily(org_id: int, *, folded_only: bool = False) -> dict[DailyKey, dict[str, int]]:
     """{key: sums} for every (UTC day, entity, model, provider) of the organization's stored
     events, summed in Python (every event, with a session or not)."""
     days: dict[DailyKey, dict[str, int]] = {}
-    rows = Event.objects.filter(organization_id=org_id).values_list(
+    rows = _events(org_id, folded_only).values_list(
         "timestamp",
         "entity_type",
         "entity_id",
