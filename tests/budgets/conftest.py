@@ -1,5 +1,6 @@
 """Budgets tests: the reliability suite's process fixtures (gunicorn, Celery worker and beat on
-the test database), with this suite's own Redis database as broker (REDIS_URL, db 3 here)."""
+the test database), with a Redis database of these tests' own as broker
+(BUDGETS_TEST_REDIS_URL, default redis://127.0.0.1:6379/3), emptied before and after."""
 
 import os
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ import redis
 from tests.dashboard.conftest import make_member, signed_in  # noqa: F401
 from tests.reliability.conftest import Fleet, database_url, fleet, log_dir  # noqa: F401
 
-BROKER_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/3"
+BROKER_URL = os.environ.get("BUDGETS_TEST_REDIS_URL") or "redis://127.0.0.1:6379/3"
 
 
 @pytest.fixture
