@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('budgets', '0001_budgets_alerts_webhooks'),
+        ("budgets", "0001_budgets_alerts_webhooks"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='webhookendpoint',
-            name='url',
+            model_name="webhookendpoint",
+            name="url",
             field=models.CharField(max_length=2000),
         ),
     ]
