@@ -63,6 +63,10 @@ def verify(
 
     with common.connect() as conn:
         pending = conn.execute("SELECT count(*) FROM ingestion_pendingrollup").fetchone()
+        daily = conn.execute(
+            "SELECT sum(call_count), sum(cost_nanos) FROM costs_daily WHERE organization_id = %s",
+            (org_id,),
+        ).fetchone()
         row = conn.execute(
             "SELECT count(*), sum(turn_count), sum(total_cost_nanos) FROM llm_sessions_session "
             "WHERE organization_id = %s",
@@ -75,6 +79,8 @@ def verify(
             ("sessions", n_sessions, sessions),
             ("sum(turn_count)", turns, events),
             ("sum(total_cost_nanos)", cost_nanos, events * COST_NANOS),
+            ("daily cost table: sum(call_count)", daily and daily[0], events),
+            ("daily cost table: sum(cost_nanos)", daily and daily[1], events * COST_NANOS),
         ]
         organization = Organization.objects.get(pk=org_id)
         filters = read_filters({}, kind="sessions")
@@ -222,6 +228,7 @@ def main() -> int:
     # concurrent workers; the aggregates must come out exactly the same.
     with common.connect() as conn:
         common.requeue_pending(conn)
+        conn.execute("TRUNCATE costs_daily")
     events, elapsed = concurrent_drains(org_id, 2)
     concurrent_rate = events / elapsed
     common.print_table(
