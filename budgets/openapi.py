@@ -5,7 +5,8 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
-from analytics.openapi import PAGE_PARAMETERS, envelope, page_of
+from analytics.openapi import envelope, page_of
+from budgets.params import MAX_ID
 from budgets.serializers import (
     AlertOut,
     BudgetIn,
@@ -26,6 +27,16 @@ def _q(name: str, description: str, **kwargs: Any) -> OpenApiParameter:
     )  # fmt: skip
 
 
+# Query values as the server checks them (budgets/params.py): no blank values, bounded ids.
+NOT_BLANK = {"type": "string", "minLength": 1, "pattern": r"\S"}
+PAGE_PARAMETERS = [
+    _q(
+        "limit",
+        "Page size, 1-1000 (default 50)",
+        type={"type": "integer", "minimum": 1, "maximum": 1000},
+    ),
+    _q("cursor", "Opaque cursor from pagination.next_cursor", type=NOT_BLANK),
+]
 ERRORS = {
     400: OpenApiResponse(ErrorBody, description="A bad field or query parameter, named in errors"),
     401: OpenApiResponse(
@@ -79,7 +90,13 @@ budgets_destroy = extend_schema(
 )
 budgets_status = extend_schema(
     operation_id="budgets_status",
-    parameters=[_q("entity_id", "entity_type rules: this entity (default: the top spender)")],
+    parameters=[
+        _q(
+            "entity_id",
+            "entity_type rules: this entity (default: the top spender)",
+            type={**NOT_BLANK, "maxLength": 128},
+        )
+    ],
     responses={200: StatusData, **ERRORS_404},
     tags=["budgets"],
 )
@@ -93,7 +110,11 @@ alerts_list = extend_schema(
     operation_id="alerts_list",
     parameters=[
         *PAGE_PARAMETERS,
-        _q("budget_id", "Only this budget's alerts", type=int),
+        _q(
+            "budget_id",
+            "Only this budget's alerts",
+            type={"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        ),
         _q("type", "Only this type", enum=["budget.threshold_crossed", "budget.recovered"]),
         _q(
             "start",

@@ -23,6 +23,8 @@ SCOPE_FIELDS = {
     "model": ("model",),
 }
 ALL_SCOPE_FIELDS = ("entity_type", "entity_id", "tag", "model")
+# key:value, a key of 1-64 characters without ':' (the value may hold ':' and be empty).
+TAG_PATTERN = r"^[^:]{1,64}:[\s\S]{0,256}$"
 
 
 class StrictSerializer(serializers.Serializer):
@@ -51,8 +53,14 @@ class BudgetIn(StrictSerializer):
     entity_id = serializers.CharField(
         max_length=128, required=False, allow_null=True, trim_whitespace=False
     )
-    tag = serializers.CharField(
-        max_length=321, required=False, allow_null=True, validators=[_tag], trim_whitespace=False
+    tag = serializers.RegexField(
+        TAG_PATTERN,
+        max_length=321,
+        required=False,
+        allow_null=True,
+        validators=[_tag],
+        trim_whitespace=False,
+        error_messages={"invalid": "must be key:value, for example feature:chatbot"},
     )
     model = serializers.CharField(max_length=200, required=False, allow_null=True)
     period = serializers.ChoiceField(choices=Budget.Period.choices)
