@@ -5,6 +5,7 @@ serializers as the API (budgets.serializers), so the page and the API refuse the
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
@@ -19,6 +20,7 @@ from dashboard.access import principal_of_request
 from dashboard.pages import error_messages, org_page
 from dashboard.responses import not_found
 from dashboard.views.keys import manage_required
+from infraprism.models import Organization, validate_time_zone
 
 BUDGET_FIELDS = (
     "name", "scope", "entity_type", "entity_id", "tag", "model", "period", "window_hours",
@@ -118,4 +120,18 @@ def webhook_action(request: HttpRequest, org_slug: str) -> HttpResponse:
         services.endpoint_update(endpoint=endpoint, enabled=True)
     else:
         endpoint.delete()
+    return redirect("org:budgets", org_slug=org_slug)
+
+
+@require_POST
+@manage_required
+def time_zone_change(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """The organization's time zone: where budgets' days, weeks and months start."""
+    org = principal_of_request(request).organization
+    zone = request.POST.get("time_zone", "").strip()
+    try:
+        validate_time_zone(zone)
+    except ValidationError as exc:
+        return _page(request, status=400, zone_errors={"time_zone": exc.messages})
+    Organization.objects.filter(pk=org.pk).update(time_zone=zone)
     return redirect("org:budgets", org_slug=org_slug)

@@ -26,6 +26,7 @@ org_patterns = [
     path("budgets/delete", budgets_views.budget_delete, name="budget-delete"),
     path("budgets/webhooks", budgets_views.webhook_create, name="webhook-create"),
     path("budgets/webhooks/action", budgets_views.webhook_action, name="webhook-action"),
+    path("budgets/time-zone", budgets_views.time_zone_change, name="budgets-time-zone"),
 ]
 
 accounts_patterns = [

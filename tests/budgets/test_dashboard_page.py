@@ -81,3 +81,15 @@ def test_members_and_strangers_are_kept_out(
     assert csrf_post(owner, "/o/acme/budgets/delete", {"budget_id": "x"}).status_code == 404
     assert owner.get("/o/globex/budgets/").status_code == 404
     assert Budget.objects.filter(pk=theirs.pk).exists()
+
+
+def test_owner_sets_the_time_zone(
+    org: Organization, make_member: Callable[..., Any], signed_in: Callable[[Any], Client]
+) -> None:
+    owner = signed_in(make_member(org, "owner"))
+    bad = csrf_post(owner, "/o/acme/budgets/time-zone", {"time_zone": "Mars/Olympus"})
+    assert bad.status_code == 400 and b"IANA" in bad.content
+    ok = csrf_post(owner, "/o/acme/budgets/time-zone", {"time_zone": "America/New_York"})
+    assert ok.status_code == 302
+    org.refresh_from_db()
+    assert org.time_zone == "America/New_York"
