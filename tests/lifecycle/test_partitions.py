@@ -94,3 +94,16 @@ def test_on_demand_creation_leaves_default_rows_alone(org) -> None:
     assert partition_of(api.pk) == DEFAULT_PARTITION
     partitions.split_default()
     assert partition_of(api.pk) == "ingestion_event_y2012m05"
+
+
+def test_the_daily_task_keeps_partitions_ahead() -> None:
+    from lifecycle.tasks import maintain_partitions
+
+    with connection.cursor() as cursor:
+        before = set(partitions.existing_partitions(cursor))
+    result = maintain_partitions.apply()
+    assert result.successful(), result.traceback
+    with connection.cursor() as cursor:
+        after = set(partitions.existing_partitions(cursor))
+    assert after >= before
+    assert len([name for name in after if name.startswith("ingestion_event_y")]) >= 4

@@ -135,3 +135,19 @@ def test_command_reports_counts(orgs) -> None:
     call_command("retention", stdout=out)
     text = out.getvalue()
     assert "total: deleted" in text
+
+
+def test_the_nightly_task_is_scheduled_and_runs(orgs, settings) -> None:
+    from infraprism.celery import app
+    from lifecycle.tasks import apply_retention
+
+    app.finalize()  # the beat schedule is set when the app finalizes (infraprism/celery.py)
+    schedule = app.conf.beat_schedule
+    assert schedule["lifecycle-retention"]["task"] == apply_retention.name
+    assert schedule["lifecycle-partitions"]["task"] == "lifecycle.partitions"
+    a, _ = orgs
+    a.retention_days = 1  # against the real clock every event of A is older than a day
+    a.save()
+    result = apply_retention.apply()
+    assert result.successful(), result.traceback
+    assert _event_ids(a) == set()
