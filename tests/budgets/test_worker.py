@@ -136,3 +136,36 @@ def test_worker_killed_mid_delivery_loses_nothing_and_repeats_no_2xx(
     assert receiver.ok_ids() == [delivery.message_id]
     assert {r.message_id for r in receiver.received} == {delivery.message_id}
     assert delivery.attempts == 2 and ids_delivered_once(receiver)
+
+
+def test_worker_retries_on_the_schedule_and_disables_an_endpoint_that_keeps_failing(
+    fleet: Fleet, stack_env: dict[str, str]
+) -> None:
+    org, key = tenant("retries")
+    make_budget(org, limit=Decimal("1"), thresholds=[Decimal("1")])
+    server = fleet.server(stack_env)
+    fleet.worker(stack_env, name="retries")
+    fleet.beat(stack_env)
+    with running_receiver(fail_first=2) as flaky, running_receiver(always=503) as broken:
+        register(server.url, key, flaky)
+        register(server.url, key, broken)
+        answer = requests.post(
+            f"{server.url}/v1/events",
+            json=call("1"),
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert answer.status_code == 202
+        wait_until(lambda: flaky.ok_ids(), timeout=60, what="the flaky endpoint's 2xx")
+        # 1 attempt + 3 retries (WEBHOOK_RETRY_DELAYS has three) for the broken one.
+        wait_until(
+            lambda: WebhookDelivery.objects.filter(organization=org, status="failed").exists(),
+            timeout=60,
+            what="the broken endpoint's delivery to fail",
+        )
+    delivered = WebhookDelivery.objects.get(organization=org, status="delivered")
+    failed = WebhookDelivery.objects.get(organization=org, status="failed")
+    assert delivered.attempts == 3 and [r.status for r in flaky.received] == [500, 500, 204]
+    assert failed.attempts == 4 and len(broken.received) == 4
+    assert {r.message_id for r in broken.received} == {failed.message_id}
+    assert not failed.endpoint.enabled and failed.endpoint.disabled_reason
