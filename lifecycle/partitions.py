@@ -9,6 +9,7 @@ transaction-scoped advisory lock, which retention's detach takes too.
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.db import connection, transaction
@@ -175,13 +176,18 @@ def split_default() -> dict[str, int]:
     return moved
 
 
-def maintain(now: datetime | None = None) -> dict[str, object]:
+@dataclass
+class Maintenance:
+    partitioned: bool
+    created: list[str] = field(default_factory=list)
+    moved: dict[str, int] = field(default_factory=dict)
+
+
+def maintain(now: datetime | None = None) -> Maintenance:
     """Both parts, as the beat task and `manage.py partitions` run them."""
     if not is_partitioned():
-        return {"partitioned": False}
-    created = create_ahead(now)
-    moved = split_default()
-    return {"partitioned": True, "created": created, "moved": moved}
+        return Maintenance(partitioned=False)
+    return Maintenance(partitioned=True, created=create_ahead(now), moved=split_default())
 
 
 def month_partition_bounds(name: str) -> tuple[datetime, datetime] | None:

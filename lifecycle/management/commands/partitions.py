@@ -13,9 +13,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = partitions.maintain()
-        if not result["partitioned"]:
+        if not result.partitioned:
             self.stdout.write("the events table is not partitioned (SQLite): nothing to do")
             return
-        self.stdout.write(f"created: {', '.join(result['created']) or 'none'}")  # type: ignore[arg-type]
-        for name, rows in result["moved"].items():  # type: ignore[attr-defined]
+        self.stdout.write(f"created: {', '.join(result.created) or 'none'}")
+        for name, rows in result.moved.items():
             self.stdout.write(f"moved {rows} rows from the DEFAULT partition into {name}")
