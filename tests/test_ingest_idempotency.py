@@ -9,6 +9,7 @@ from django.forms.models import model_to_dict
 from infraprism.models import Organization
 from ingestion.models import Event
 from sessions.models import PendingRollup
+from sessions.rollup.queue import is_queued
 from tests.conftest import KeyClient
 from tests.ingest_helpers import BATCH, EVENTS, client_event
 
@@ -25,6 +26,14 @@ def pending_event_pks(organization: Organization) -> list[int]:
         PendingRollup.objects.filter(organization_id=organization.pk).values_list(
             "event_pk", flat=True
         )
+    )
+
+
+def queued_event_pks(events: Any) -> list[int]:
+    """The stored events the rollup queue must hold: those queue.is_queued picks (every event
+    since the daily cost table; only those with a session before)."""
+    return sorted(
+        pk for pk, session_id in events.values_list("pk", "session_id") if is_queued(session_id)
     )
 
 
@@ -90,7 +99,7 @@ def test_duplicates_within_one_batch_store_the_first(client: KeyClient) -> None:
     assert Event.objects.count() == 2
     a = Event.objects.get(event_id="a")
     assert (a.cost_nanos, a.session_id) == (1_000_000_000, "s")
-    assert pending_event_pks(client.organization) == [a.pk]
+    assert pending_event_pks(client.organization) == queued_event_pks(Event.objects.all())
 
 
 def test_duplicates_across_batches(client: KeyClient) -> None:
@@ -153,11 +162,8 @@ def test_a_1000_event_batch_is_accepted_in_one_request(client: KeyClient) -> Non
     assert set(Event.objects.values_list("event_id", flat=True)) == {
         f"bulk-{i}" for i in range(1000)
     }
-    with_session = sorted(
-        Event.objects.filter(session_id__isnull=False).values_list("pk", flat=True)
-    )
-    assert len(with_session) == 500
-    assert pending_event_pks(client.organization) == with_session
+    assert Event.objects.filter(session_id__isnull=False).count() == 500
+    assert pending_event_pks(client.organization) == queued_event_pks(Event.objects.all())
 
 
 def test_pending_rollup_rows_exactly_once_per_new_session_event(
@@ -181,10 +187,14 @@ def test_pending_rollup_rows_exactly_once_per_new_session_event(
     # A second key of the same organization sees the same events.
     client_for(client.organization).post_json(BATCH, {"events": [client_event(event_id="s2")]})
 
-    session_pks = sorted(
-        Event.objects.filter(event_id__in=["s1", "s2"]).values_list("pk", flat=True)
-    )
-    assert len(session_pks) == 2
-    assert pending_event_pks(client.organization) == session_pks
-    assert PendingRollup.objects.count() == 2
     assert Event.objects.count() == 4
+    assert sorted(Event.objects.values_list("event_id", flat=True)) == [
+        "no-session",
+        "no-session-2",
+        "s1",
+        "s2",
+    ]
+    # One queue row per new event (that the rollup folds), none for a duplicate.
+    expected = queued_event_pks(Event.objects.all())
+    assert pending_event_pks(client.organization) == expected
+    assert PendingRollup.objects.count() == len(expected)
