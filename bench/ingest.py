@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -93,6 +94,55 @@ def single_jobs(
         return ("POST", url, bodies[-1 - n] if reverse else bodies[n])
 
     return job
+
+
+ROUNDS = 3
+SINGLE_LABELS = {
+    "product": "POST /v1/events (single)",
+    "bare": "baseline: bare Django view, no middleware",
+    "insert": "baseline: same + JSON + INSERT ON CONFLICT + COMMIT",
+}
+
+
+@dataclass
+class SingleRun:
+    result: load.LoadResult = field(default_factory=load.LoadResult)
+    cpu_seconds: float = 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_seconds * 1000 / self.result.ok if self.result.ok else float("nan")
+
+
+def single_phase(
+    paths: dict[str, tuple[servers.Server, str, list[bytes]]], key: str, seconds: float
+) -> dict[str, SingleRun]:
+    """`seconds` of load on each path, in ROUNDS slices taken in turn (order rotating), each
+    slice sending the next unsent bodies of its path."""
+    runs = {name: SingleRun() for name in paths}
+    names = list(paths)
+    for round_number in range(ROUNDS):
+        for name in names[round_number % len(names) :] + names[: round_number % len(names)]:
+            server, url, bodies = paths[name]
+            run = runs[name]
+            sent = run.result.total
+            cpu_before = server.cpu_seconds()
+            part = load.run_load(
+                server.port,
+                key,
+                single_jobs(url, bodies[sent:]),
+                clients=SINGLE_CLIENTS,
+                max_requests=len(bodies) - sent,
+                max_seconds=seconds / ROUNDS,
+                ok_statuses=(202,),
+            )
+            run.cpu_seconds += server.cpu_seconds() - cpu_before
+            run.result.latencies.extend(part.latencies)
+            run.result.wall += part.wall
+            run.result.errors.extend(part.errors)
+            for status, count in part.statuses.items():
+                run.result.statuses[status] = run.result.statuses.get(status, 0) + count
+    return runs
 
 
 def copy_rows(org_id: int, batches: list[list[dict[str, Any]]]) -> list[list[tuple[Any, ...]]]:
@@ -265,9 +315,10 @@ def main() -> int:
     copy_rate = record("raw COPY (psycopg)", args.clients, len(rows) * BATCH, wall, latencies)
     check_stored("copy", len(rows) * BATCH)
 
-    single_bodies = [
-        encode(make_event(rng, 10_000_000 + n, now)) for n in range(int(args.single_seconds * 3000))
-    ]
+    per_path = int(args.single_seconds * 3000)
+    single_bodies = [encode(make_event(rng, 10_000_000 + n, now)) for n in range(per_path)]
+    insert_bodies = [encode(make_event(rng, 20_000_000 + n, now)) for n in range(per_path)]
+    bare_bodies = insert_bodies
     with servers.gunicorn() as server:
         # Warm both gunicorn workers (imports, connections, the staging table) first.
         common.truncate_events()
@@ -318,59 +369,39 @@ def main() -> int:
         )
         check_stored("naive", result.ok * BATCH)
 
-        # 4. Single events, 8 keep-alive clients, bounded in time.
-        common.truncate_events()
-        single = load.run_load(
-            server.port,
-            key,
-            lambda n: ("POST", "/v1/events", single_bodies[n]),
-            clients=SINGLE_CLIENTS,
-            max_requests=len(single_bodies),
-            max_seconds=args.single_seconds,
-            ok_statuses=(202,),
-        )
-        failures.extend(single.errors[:3])
-        single_rps = record(
-            "POST /v1/events (single)", SINGLE_CLIENTS, single.ok, single.wall, single.latencies
-        )
-        check_stored("single", single.ok)
-
-    # 5. Issue 17's baselines: the same load against a server without middleware.
-    baselines: dict[str, load.LoadResult] = {}
-    with servers.gunicorn(
-        DJANGO_SETTINGS_MODULE="bench.baseline_settings", BASELINE_ORGANIZATION_ID=str(org_id)
-    ) as server:
-        for name, url in (("bare", "/baseline/bare"), ("insert", "/baseline/insert")):
+        # 4 and 5. Single events beside issue 17's baselines (a second server, without
+        # middleware), interleaved: ROUNDS slices of each in turn, so a change in the machine's
+        # load during the run weighs on all three alike.
+        with servers.gunicorn(
+            DJANGO_SETTINGS_MODULE="bench.baseline_settings",
+            BASELINE_ORGANIZATION_ID=str(org_id),
+        ) as baseline_server:
             common.truncate_events()
-            load.run_load(  # warm both workers' connections
-                server.port,
-                key,
-                single_jobs(url, single_bodies, reverse=True),
-                clients=SINGLE_CLIENTS,
-                max_requests=200,
-                max_seconds=10,
-                ok_statuses=(202,),
-            )
+            paths = {
+                "product": (server, "/v1/events", single_bodies),
+                "bare": (baseline_server, "/baseline/bare", bare_bodies),
+                "insert": (baseline_server, "/baseline/insert", insert_bodies),
+            }
+            for target, url, bodies_of in paths.values():
+                load.run_load(  # warm every worker thread's connection
+                    target.port,
+                    key,
+                    single_jobs(url, bodies_of, reverse=True),
+                    clients=SINGLE_CLIENTS,
+                    max_requests=200,
+                    max_seconds=10,
+                    ok_statuses=(202,),
+                )
             common.truncate_events()
-            baselines[name] = result = load.run_load(
-                server.port,
-                key,
-                single_jobs(url, single_bodies),
-                clients=SINGLE_CLIENTS,
-                max_requests=len(single_bodies),
-                max_seconds=args.single_seconds,
-                ok_statuses=(202,),
-            )
-            failures.extend(result.errors[:3])
-            label = (
-                "baseline: bare Django view, no middleware"
-                if name == "bare"
-                else "baseline: same + JSON + INSERT ON CONFLICT + COMMIT"
-            )
-            record(label, SINGLE_CLIENTS, result.ok, result.wall, result.latencies)
-            if name == "insert":
-                check_stored("insert baseline", result.ok)
-    insert_rps = baselines["insert"].ok / baselines["insert"].wall
+            single_runs = single_phase(paths, key, args.single_seconds)
+    for name, label in SINGLE_LABELS.items():
+        run = single_runs[name]
+        failures.extend(run.result.errors[:3])
+        record(label, SINGLE_CLIENTS, run.result.ok, run.result.wall, run.result.latencies)
+    single = single_runs["product"].result
+    single_rps = single.ok / single.wall
+    insert_rps = single_runs["insert"].result.ok / single_runs["insert"].result.wall
+    check_stored("single + insert baseline", single.ok + single_runs["insert"].result.ok)
 
     # 6. Its physical limit: INSERT + COMMIT per event from 8 psycopg connections.
     common.truncate_events()
@@ -389,9 +420,13 @@ def main() -> int:
     print("(latencies are per request: one 1,000-event batch, or one event for the single path)")
     print(f"single events: HTTP reaches {single_rps / raw_rps:.2f} of raw INSERT + COMMIT")
     print(
+        "server CPU per request (gunicorn master + workers, ms):",
+        ", ".join(f"{name} {run.cpu_ms_per_request:.2f}" for name, run in single_runs.items()),
+    )
+    print(
         f"single events: POST /v1/events reaches {single_rps / insert_rps:.2f} of the insert "
         f"baseline (p99 {common.ms(common.percentile(single.latencies, 99))} ms vs "
-        f"{common.ms(common.percentile(baselines['insert'].latencies, 99))} ms)"
+        f"{common.ms(common.percentile(single_runs['insert'].result.latencies, 99))} ms)"
     )
     for failure in failures:
         print("  problem:", failure)

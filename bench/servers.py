@@ -3,6 +3,7 @@ on free local ports, stopped (SIGTERM, then SIGKILL) when the block ends."""
 
 import contextlib
 import http.client
+import os
 import shutil
 import signal
 import socket
@@ -38,6 +39,26 @@ def _stop(process: subprocess.Popen[bytes], name: str, timeout: float = 20) -> N
 class Server:
     port: int
     log: Path
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of gunicorn's master and its live workers so far."""
+        return sum(_cpu_seconds(pid) for pid in (self.pid, *_children(self.pid)))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -79,7 +100,7 @@ def gunicorn(workers: int = 2, threads: int = 4, **env: str) -> Iterator[Server]
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn did not become healthy:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield Server(port=port, log=log)
+        yield Server(port=port, log=log, pid=process.pid)
     finally:
         _stop(process, "gunicorn")
         shutil.rmtree(logdir, ignore_errors=True)

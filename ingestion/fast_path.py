@@ -159,4 +159,5 @@ class SingleEventFastPathMiddleware:
         )
         for name, value in headers:
             response[name] = value
+        response["Content-Length"] = str(len(response.content))  # as CommonMiddleware sets it
         return response

@@ -14,7 +14,11 @@ earlier one's row and reports a duplicate, as it would have one after the other)
 
 If the group's transaction fails, no request is failed for another's fault: each write is
 retried alone, in its own transaction, and only a write that fails alone raises (in its own
-request). A broken connection is closed before the retries, so they reconnect.
+request). A broken connection (the server restarted, an idle connection was cut) is closed
+and the writes retried on a new one, a group of one included; this replaces Django's
+per-request `SELECT 1` health check on this path. A retry after a COMMIT whose outcome was lost
+with the connection may answer `duplicate: true` for an event this request stored: the event
+is still stored exactly once (its idempotency key).
 """
 
 import logging
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +111,9 @@ class GroupCommit:
         return mine.new_event_ids
 
     def _write_group(self, group: list[_Write]) -> None:
+        # No SELECT 1 first (CONN_HEALTH_CHECKS): a dead connection fails the group, which is
+        # then retried on a new one, so the check would only add a round trip per group.
+        connection.health_check_done = True  # type: ignore[attr-defined]
         try:
             try:
                 with transaction.atomic():
@@ -115,9 +122,13 @@ class GroupCommit:
                 for write in group:
                     write.committed = True
             except Exception as exc:  # noqa: BLE001 - any failure: retry alone, or raise in its request
-                if len(group) == 1:
+                # A lost connection (or a deadlock) is worth one more try even for a group of
+                # one; Django has already replaced a connection it could not roll back.
+                if len(group) == 1 and not isinstance(exc, OperationalError | InterfaceError):
                     group[0].error = exc
                     return
+                if connection.connection is not None and not connection.is_usable():
+                    connection.close()  # the retries reconnect
                 logger.warning(
                     "group commit of %d writes failed (%s); retrying each alone",
                     len(group),
@@ -133,8 +144,6 @@ class GroupCommit:
                 write.done = True
 
     def _retry_alone(self, group: list[_Write]) -> None:
-        if connection.connection is not None and not connection.is_usable():
-            connection.close()  # the retries reconnect
         for write in group:
             write.new_event_ids = set()
             try:

@@ -1,6 +1,6 @@
 """Ingestion writes: validate a whole batch, price it, store it durably, schedule the rollup."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +12,7 @@ from ingestion.event_store import events_insert
 from ingestion.group_commit import GroupCommit
 from ingestion.models import Event
 from ingestion.pricing import PriceBook
+from ingestion.rollup_kick import rollup_kick_on_commit
 from ingestion.validation import ValidEvent, validate_event
 from metrics.hooks import events_counted
 from sessions.rollup import queue
@@ -76,21 +77,31 @@ def events_price(*, organization_id: int, events: list[ValidEvent]) -> list[tupl
 
 
 def events_store(
-    organization_id: int, events: Sequence[tuple[ValidEvent, str]], received_at: datetime
+    organization_id: int,
+    events: Sequence[tuple[ValidEvent, str]],
+    received_at: datetime,
+    schedule: Callable[..., None] = rollup_schedule_on_commit,
 ) -> set[str]:
     """Insert priced events inside the caller's transaction; returns the event_ids that were
-    new. The rollup is scheduled after that transaction commits."""
+    new. The rollup is scheduled (`schedule`) after that transaction commits."""
     new_event_ids = events_insert(
         organization_id=organization_id, events=events, received_at=received_at
     )
     valid = [event for event, _ in events]
     if any(queue.is_queued(e.session_id) and e.event_id in new_event_ids for e in valid):
-        rollup_schedule_on_commit(organization_id=organization_id)
+        schedule(organization_id=organization_id)
     return new_event_ids
 
 
+def _store_in_group(
+    organization_id: int, events: Sequence[tuple[ValidEvent, str]], received_at: datetime
+) -> set[str]:
+    # Requests answered by a group commit do not wait for the rollup's Redis call either.
+    return events_store(organization_id, events, received_at, schedule=rollup_kick_on_commit)
+
+
 # Concurrent small ingests share one transaction (ingestion/group_commit.py).
-_group_commit = GroupCommit(events_store)
+_group_commit = GroupCommit(_store_in_group)
 
 
 def _uses_group_commit(events: Sequence[tuple[ValidEvent, str]]) -> bool:
