@@ -7,13 +7,15 @@
    rows just copied), one transaction per 1,000-row batch, from `--clients` connections: the
    physical limit of this table on this machine.
 2. POST /v1/events/batch (1,000 events a request) through gunicorn, `--clients` keep-alive
-   clients.
+   clients. 1 and 2 run twice each, in alternating order (COPY first, then the product first),
+   each after a CHECKPOINT; the ratio is of the totals, and each round's ratio is printed.
 3. the naive endpoint (bench/naive.py: ModelSerializer(many=True) + save()), same batches.
 4. POST /v1/events, one event a request, 8 keep-alive clients.
 5. issue 17's baselines for it, same gunicorn config, same clients and duration, same run
    (bench/baseline_views.py, a server without middleware): a bare Django view, and the same
    view parsing the body and running one INSERT ... ON CONFLICT DO NOTHING + COMMIT through
-   psycopg. POST /v1/events is judged as a ratio to the second.
+   psycopg. POST /v1/events is judged as a ratio to the second. 4 and 5 run interleaved:
+   three slices of each in turn, the order rotating; server CPU per request is printed too.
 6. its physical limit: one INSERT (event + pending row) and COMMIT per event, 8 connections.
 
 The table is emptied between phases, so every phase writes into the same starting state.
@@ -97,6 +99,7 @@ def single_jobs(
 
 
 ROUNDS = 3
+BATCH_ROUNDS = 2
 SINGLE_LABELS = {
     "product": "POST /v1/events (single)",
     "bare": "baseline: bare Django view, no middleware",
@@ -309,12 +312,6 @@ def main() -> int:
         if events != expected or pending != expected:
             failures.append(f"{name}: stored {events} events / {pending} pending, sent {expected}")
 
-    # 1. The physical limit.
-    common.truncate_events()
-    wall, latencies = copy_phase(rows, args.clients)
-    copy_rate = record("raw COPY (psycopg)", args.clients, len(rows) * BATCH, wall, latencies)
-    check_stored("copy", len(rows) * BATCH)
-
     per_path = int(args.single_seconds * 3000)
     single_bodies = [encode(make_event(rng, 10_000_000 + n, now)) for n in range(per_path)]
     insert_bodies = [encode(make_event(rng, 20_000_000 + n, now)) for n in range(per_path)]
@@ -331,22 +328,48 @@ def main() -> int:
             max_seconds=30,
         )
 
-        # 2. The product.
-        common.truncate_events()
-        result = load.run_load(
-            server.port,
-            key,
-            lambda n: ("POST", "/v1/events/batch", bodies[n]),
-            clients=args.clients,
-            max_requests=len(bodies),
-            max_seconds=args.max_seconds,
-            ok_statuses=(202,),
+        # 1 and 2. The physical limit (raw COPY) and the product, BATCH_ROUNDS times each in
+        # alternating order, every phase on an empty table after a CHECKPOINT: one phase alone
+        # in one order made the ratio swing with whatever else the machine did meanwhile.
+        copy_wall, copy_latencies, round_ratios = 0.0, [], []
+        batch = load.LoadResult()
+        for round_number in range(BATCH_ROUNDS):
+            rates: dict[str, float] = {}
+            for phase in ("copy", "http") if round_number % 2 == 0 else ("http", "copy"):
+                common.truncate_events()
+                common.checkpoint()
+                if phase == "copy":
+                    wall, latencies = copy_phase(rows, args.clients)
+                    copy_wall += wall
+                    copy_latencies.extend(latencies)
+                    rates[phase] = len(rows) * BATCH / wall
+                    check_stored("copy", len(rows) * BATCH)
+                    continue
+                result = load.run_load(
+                    server.port,
+                    key,
+                    lambda n: ("POST", "/v1/events/batch", bodies[n]),
+                    clients=args.clients,
+                    max_requests=len(bodies),
+                    max_seconds=args.max_seconds,
+                    ok_statuses=(202,),
+                )
+                failures.extend(result.errors[:3])
+                batch.latencies.extend(result.latencies)
+                batch.wall += result.wall
+                rates[phase] = result.ok * BATCH / result.wall
+                check_stored("batch", result.ok * BATCH)
+            round_ratios.append(rates["http"] / rates["copy"])
+        copy_rate = record(
+            "raw COPY (psycopg)",
+            args.clients,
+            BATCH_ROUNDS * len(rows) * BATCH,
+            copy_wall,
+            copy_latencies,
         )
-        failures.extend(result.errors[:3])
         http_rate = record(
-            "POST /v1/events/batch", args.clients, result.ok * BATCH, result.wall, result.latencies
+            "POST /v1/events/batch", args.clients, batch.ok * BATCH, batch.wall, batch.latencies
         )
-        check_stored("batch", result.ok * BATCH)
 
         # 3. The naive baseline, same batches, fewer of them (it is slow).
         common.truncate_events()
@@ -418,6 +441,10 @@ def main() -> int:
         ["path", "clients", "events", "seconds", "events/s", "p50 ms", "p95 ms", "p99 ms"], table
     )
     print("(latencies are per request: one 1,000-event batch, or one event for the single path)")
+    print(
+        "batch ingest vs raw COPY by round (alternating order): "
+        + ", ".join(f"{ratio:.2f}" for ratio in round_ratios)
+    )
     print(f"single events: HTTP reaches {single_rps / raw_rps:.2f} of raw INSERT + COMMIT")
     print(
         "server CPU per request (gunicorn master + workers, ms):",
