@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("ingest", "rollup", "freshness", "query", "lifecycle", "sdk_overhead", "budget_latency")
+SCRIPTS = (
+    "ingest",
+    "rollup",
+    "freshness",
+    "query",
+    "lifecycle",
+    "sdk_overhead",
+    "budget_latency",
+    "dashboard",
+)
 SDK_PYTHON = BENCH.parent / "sdk" / "python" / ".venv" / "bin" / "python"
 
 
