@@ -162,3 +162,33 @@ def test_parse_scopes_takes_manage() -> None:
     from infraprism.services import parse_scopes
 
     assert parse_scopes("manage,read") == ["manage", "read"]
+
+
+def test_repricing_through_the_reprice_service_sends_a_recovery(
+    org: Organization, client: KeyClient, rollup: Callable[[], Any], settings: Any
+) -> None:
+    from datetime import date
+
+    from ingestion.models import ModelPrice
+    from sessions.reprice import reprice
+
+    settings.ROLLUP_IN_PROCESS = True
+    budget = make_budget(org, limit=Decimal("2"), thresholds=[Decimal("1")])
+    priced = {"model": "gpt-4o", "input_tokens": 1_000_000, "session_id": "s-1"}
+    assert client.post_json("/v1/events", {"event_id": "big", **priced}).status_code == 202
+    rollup()
+    assert [a[0] for a in crossings(budget.pk)] == ["budget.threshold_crossed"]
+    ModelPrice.objects.create(
+        organization=org,
+        model="gpt-4o",
+        input_per_million=Decimal("1"),
+        output_per_million=Decimal("1"),
+        effective_from=date(2020, 1, 1),
+    )
+    assert reprice(organization_id=org.pk).events_changed == 1
+    assert [a[0] for a in crossings(budget.pk)] == [
+        "budget.threshold_crossed",
+        "budget.recovered",
+    ]
+    recovered = Alert.objects.get(budget=budget, type="budget.recovered")
+    assert recovered.spend_nanos == 1_000_000_000
