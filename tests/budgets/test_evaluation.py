@@ -192,3 +192,38 @@ def test_repricing_through_the_reprice_service_sends_a_recovery(
     ]
     recovered = Alert.objects.get(budget=budget, type="budget.recovered")
     assert recovered.spend_nanos == 1_000_000_000
+
+
+def test_sessionless_calls_count_and_alert_after_their_rollup(
+    org: Organization, client: KeyClient, rollup: Callable[[], Any], settings: Any
+) -> None:
+    settings.ROLLUP_IN_PROCESS = True
+    budget = make_budget(org, scope="model", model="gpt-4o", limit=Decimal("1"))
+    from tests.factories import event
+
+    client.post_json("/v1/events/batch", {"events": [event(cost=0.3), event(cost=0.3)]})
+    rollup()
+    assert [c[2] for c in crossings(budget.pk)] == [Decimal("0.5")]
+
+
+def test_rolling_window_recovers_as_spend_slides_out_and_alerts_again(
+    org: Organization, client: KeyClient
+) -> None:
+    budget = make_budget(
+        org, period="rolling", window_hours=2, limit=Decimal("1"), thresholds=[Decimal(1)]
+    )
+    start = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    client.post_json("/v1/events", call("1", timestamp=start.isoformat()))
+    budgets_evaluate_organization(organization_id=org.pk, now=start + timedelta(minutes=30))
+    budgets_evaluate_organization(organization_id=org.pk, now=start + timedelta(hours=1))
+    budgets_evaluate_organization(organization_id=org.pk, now=start + timedelta(hours=3))
+    later = start + timedelta(hours=4)
+    client.post_json("/v1/events", call("1.5", timestamp=later.isoformat()))
+    budgets_evaluate_organization(organization_id=org.pk, now=later + timedelta(minutes=1))
+    assert [c[0] for c in crossings(budget.pk)] == [
+        "budget.threshold_crossed",
+        "budget.recovered",
+        "budget.threshold_crossed",
+    ]
+    last = Alert.objects.filter(budget=budget).order_by("transition").last()
+    assert last is not None and last.period_start == later + timedelta(minutes=1, hours=-2)
