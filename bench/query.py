@@ -93,10 +93,24 @@ def endpoints(sessions: int, entities: int) -> list[Endpoint]:
         Endpoint("query_tag_sessions_p95_ms", "sessions: tag=feature:X", 25, tagged),
         Endpoint("query_session_detail_p95_ms", "session detail (10 calls)", 25, detail),
         Endpoint("query_session_metrics_p95_ms", "session-metrics, 30 days", 150, metrics),
+        # Cost reports (issue 17: 150 ms p95 each), answered from the daily cost table.
         Endpoint(
-            "query_costs_entity_p95_ms", "costs group_by=entity, 30 days", 300, costs("entity")
+            "query_costs_entity_p95_ms", "costs group_by=entity, 30 days", 150, costs("entity")
         ),
-        Endpoint("query_costs_day_p95_ms", "costs group_by=day, 30 days", 300, costs("day")),
+        Endpoint(
+            "query_costs_entity_type_p95_ms",
+            "costs group_by=entity_type, 30 days",
+            150,
+            costs("entity_type"),
+        ),
+        Endpoint("query_costs_model_p95_ms", "costs group_by=model, 30 days", 150, costs("model")),
+        Endpoint(
+            "query_costs_provider_p95_ms",
+            "costs group_by=provider, 30 days",
+            150,
+            costs("provider"),
+        ),
+        Endpoint("query_costs_day_p95_ms", "costs group_by=day, 30 days", 150, costs("day")),
         Endpoint("page_sessions_p95_ms", "page: sessions (newest)", 300, page_landing, True),
         Endpoint("page_sessions_seed_p95_ms", "page: sessions customer+date", 300, page_seed, True),
         Endpoint("page_session_detail_p95_ms", "page: session details", 300, page_detail, True),
