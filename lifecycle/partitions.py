@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
@@ -93,8 +93,16 @@ def create_month(cursor: CursorWrapper, month: date) -> bool:
     rows of that month (split_default() moves them). The caller holds PARTITION_LOCK."""
     if month in existing_months(cursor) or _default_holds(cursor, month):
         return False
-    for statement in _attach_sql(month):
-        cursor.execute(statement)
+    try:
+        # A savepoint: if a writer that takes no lock of ours (the ORM, a bulk load) puts a row
+        # of this month into DEFAULT meanwhile, the ATTACH fails; the caller's transaction goes
+        # on and its rows join that one in DEFAULT until split_default() runs.
+        with transaction.atomic():
+            for statement in _attach_sql(month):
+                cursor.execute(statement)
+    except DatabaseError as exc:
+        logger.warning("partitions: %s not created now (%s)", partition_name(month), exc)
+        return False
     logger.info("partitions: created %s", partition_name(month))
     return True
 

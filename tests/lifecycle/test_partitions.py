@@ -107,3 +107,21 @@ def test_the_daily_task_keeps_partitions_ahead() -> None:
         after = set(partitions.existing_partitions(cursor))
     assert after >= before
     assert len([name for name in after if name.startswith("ingestion_event_y")]) >= 4
+
+
+def test_a_failed_attach_leaves_the_events_in_default(org, monkeypatch) -> None:
+    """The race the savepoint covers: a row of the month reaches DEFAULT after the check (here
+    the check is made to miss it), the ATTACH fails, and the ingest still succeeds."""
+    Event.objects.create(
+        organization=org,
+        event_id="orm-3",
+        timestamp=utc(2013, 8, 8),
+        received_at=utc(2026, 1, 1),
+        model="gpt-4o",
+        cost_source="client",
+    )
+    monkeypatch.setattr(partitions, "_default_holds", lambda cursor, month: False)
+    partitions.forget_known_months()
+    assert store(org, [valid_event("api-3", utc(2013, 8, 9))]) == {"api-3"}
+    assert partition_of(Event.objects.get(event_id="api-3").pk) == DEFAULT_PARTITION
+    assert "ingestion_event_y2013m08" not in partitions.existing_partitions(connection.cursor())
