@@ -331,7 +331,7 @@ def main() -> int:
         # 1 and 2. The physical limit (raw COPY) and the product, BATCH_ROUNDS times each in
         # alternating order, every phase on an empty table after a CHECKPOINT: one phase alone
         # in one order made the ratio swing with whatever else the machine did meanwhile.
-        copy_wall, copy_latencies, round_ratios = 0.0, [], []
+        copy_wall, copy_latencies, round_ratios, batch_cpu = 0.0, [], [], 0.0
         batch = load.LoadResult()
         for round_number in range(BATCH_ROUNDS):
             rates: dict[str, float] = {}
@@ -345,6 +345,7 @@ def main() -> int:
                     rates[phase] = len(rows) * BATCH / wall
                     check_stored("copy", len(rows) * BATCH)
                     continue
+                cpu_before = server.cpu_seconds()
                 result = load.run_load(
                     server.port,
                     key,
@@ -355,6 +356,7 @@ def main() -> int:
                     ok_statuses=(202,),
                 )
                 failures.extend(result.errors[:3])
+                batch_cpu += server.cpu_seconds() - cpu_before
                 batch.latencies.extend(result.latencies)
                 batch.wall += result.wall
                 rates[phase] = result.ok * BATCH / result.wall
@@ -444,6 +446,10 @@ def main() -> int:
     print(
         "batch ingest vs raw COPY by round (alternating order): "
         + ", ".join(f"{ratio:.2f}" for ratio in round_ratios)
+    )
+    print(
+        "server CPU per 1,000-event batch (gunicorn master + workers): "
+        f"{batch_cpu * 1000 / max(batch.ok, 1):.1f} ms"
     )
     print(f"single events: HTTP reaches {single_rps / raw_rps:.2f} of raw INSERT + COMMIT")
     print(
