@@ -1,8 +1,8 @@
 """What the rollup tells the rest of the product.
 
 `rollup_committed` is sent after a rollup chunk's transaction commits, with the organization
-it folded (`organization_id`, or None for a drain that claimed across organizations) and the
-number of events folded. Receivers run outside the chunk's transaction, so one that fails or is
+it folded (`organization_id`: every chunk folds one organization) and the number of events
+folded. Receivers run outside the chunk's transaction, so one that fails or is
 slow cannot roll back or hold up the aggregates; budgets evaluate spend there.
 """
 
