@@ -16,6 +16,7 @@ from django.test import override_settings
 from infraprism import redis_client
 from ingestion.models import Event
 from sessions.models import PendingRollup, Session
+from sessions.rollup.queue import is_queued
 from tests.conftest import KeyClient
 from tests.ingest_helpers import BATCH, EVENTS, client_event, json_error_body
 from tests.waiting import sleep_into_fresh_window
@@ -111,11 +112,14 @@ def test_batches_keep_being_accepted_during_the_back_off(
     assert redis_client._down_until == down_until
 
     assert Event.objects.filter(organization=client.organization).count() == 5
-    session_event_pks = set(
-        Event.objects.filter(session_id__isnull=False).values_list("pk", flat=True)
-    )
-    assert len(session_event_pks) == 3
-    assert set(PendingRollup.objects.values_list("event_pk", flat=True)) == session_event_pks
+    # Every stored event is queued for the rollup (sessions and the daily cost table).
+    queued_pks = {
+        pk
+        for pk, session_id in Event.objects.values_list("pk", "session_id")
+        if is_queued(session_id)
+    }
+    assert len(queued_pks) == 5
+    assert set(PendingRollup.objects.values_list("event_pk", flat=True)) == queued_pks
 
 
 def test_duplicates_while_redis_is_down_add_no_rollup_work(

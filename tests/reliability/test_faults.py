@@ -235,12 +235,10 @@ def test_worker_sigkilled_mid_rollup_loses_and_doubles_nothing(
 
 
 def _insert_blocking_event(conn: psycopg.Connection[Any], org_id: int, event_id: str) -> None:
-    """Insert (uncommitted) an event with this id: the server's insert of the same id waits."""
+    """Claim (uncommitted) this event id's idempotency key: the server's insert of the same id
+    waits on it."""
     conn.execute(
-        """INSERT INTO ingestion_event (organization_id, event_id, "timestamp", received_at,
-               model, provider, input_tokens, output_tokens, cached_input_tokens, cost_nanos,
-               cost_source, status, tags)
-           VALUES (%s, %s, now(), now(), 'gpt-4o', '', 0, 0, 0, 0, 'client', 'success', '{}')""",
+        "INSERT INTO ingestion_eventkey (organization_id, event_id) VALUES (%s, %s)",
         [org_id, event_id],
     )
 
