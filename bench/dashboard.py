@@ -12,6 +12,7 @@ captured once in this process.
 
 import argparse
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -127,8 +128,8 @@ def main() -> int:
                     "ok" if p95 <= TARGET_MS else "MISS",
                 ]
             )
-            figure = "page_" + "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
-            summary.add(f"{figure}_p95_ms".replace("__", "_"), p95, "<=", TARGET_MS, fmt=".1f")
+            figure = "_".join(re.findall(r"[a-z0-9]+", name.lower()))
+            summary.add(f"page_{figure}_p95_ms", p95, "<=", TARGET_MS, fmt=".1f")
             print(f"  {name}: done", flush=True)
         client.close()
 
