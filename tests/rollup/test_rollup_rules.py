@@ -338,7 +338,7 @@ def test_sessions_are_isolated_per_organization(client: KeyClient, other_client:
             )
         ],
     )
-    session_rollup_drain()  # both organizations in the same chunks
+    session_rollup_drain()  # the global drain: one organization after the other
     acme = aggregate(client.organization, "shared")
     globex = aggregate(other_client.organization, "shared")
     assert (acme["turn_count"], acme["total_cost_nanos"], acme["entity_id"]) == (
