@@ -5,6 +5,7 @@
 - hold-one-chunk ORG LIMIT: claim and fold one chunk of the organization's pending rows inside
   a transaction, print "claimed ROWS SESSIONS", then hold the transaction open (the test kills
   the process to see the rollback).
+- hold-then-commit ORG LIMIT: the same, then commit on a line on stdin and print "committed".
 """
 
 import signal
@@ -35,6 +36,20 @@ def hold_one_chunk(organization_id: int, limit: int) -> None:
         signal.pause()  # until the test kills the process
 
 
+def hold_then_commit(organization_id: int, limit: int) -> None:
+    from django.db import transaction
+
+    from sessions.rollup import rollup_backend
+
+    with transaction.atomic():
+        claimed, sessions = rollup_backend().rollup_chunk(
+            organization_id=organization_id, limit=limit, up_to=2**62
+        )
+        print(f"claimed {claimed} {sessions}", flush=True)
+        sys.stdin.readline()
+    print("committed", flush=True)
+
+
 def main(argv: list[str]) -> None:
     django.setup()
     command, *args = argv
@@ -42,6 +57,8 @@ def main(argv: list[str]) -> None:
         drain_on_go()
     elif command == "hold-one-chunk":
         hold_one_chunk(int(args[0]), int(args[1]))
+    elif command == "hold-then-commit":
+        hold_then_commit(int(args[0]), int(args[1]))
     else:
         raise SystemExit(f"unknown command {command!r}")
 
