@@ -207,3 +207,27 @@ def test_filters_and_dry_run(org: Organization) -> None:
     call_command("reprice", org.slug, stdout=StringIO())
     assert stored_costs(org) == expected_costs(org)
     assert_aggregates_exact(org)
+
+
+def test_admin_action_queues_a_reprice_per_organization(
+    admin_client: Any, org: Organization, other_org: Organization
+) -> None:
+    from infraprism.celery import app
+
+    world(org)
+    world(other_org)
+    before_other = stored_costs(other_org)
+    cheaper_prices(org)  # overrides: only this organization is re-priced
+    prices = ModelPrice.objects.filter(organization=org)
+    app.conf.task_always_eager = True  # the real task, run in this process
+    try:
+        response = admin_client.post(
+            "/admin/ingestion/modelprice/",
+            {"action": "reprice_events", "_selected_action": [p.pk for p in prices]},
+        )
+    finally:
+        app.conf.task_always_eager = False
+    assert response.status_code == 302, response.content
+    assert stored_costs(org) == expected_costs(org)
+    assert stored_costs(other_org) == before_other
+    assert_aggregates_exact(org)
