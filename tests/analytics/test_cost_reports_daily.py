@@ -105,7 +105,12 @@ def test_table_answers_equal_events_answers(
         for fields in FILTERS:
             filters = ReadFilters(kind="events", **fields)
             assert cost_reports.table_answers(filters, group_by)
-            ask = {"organization": org, "filters": filters, "group_by": group_by, "limit": 1000}
+            ask: dict[str, Any] = {
+                "organization": org,
+                "filters": filters,
+                "group_by": group_by,
+                "limit": 1000,
+            }
             table, _ = selectors.cost_breakdown(**ask)
             events_answer, _ = from_events(monkeypatch, **ask)
             assert table == events_answer, (group_by, fields)
