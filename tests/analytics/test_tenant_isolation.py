@@ -1,12 +1,13 @@
 """Cross-tenant isolation, generated from the URLconf: every route served by a TenantViewSet
-(every /v1/analytics endpoint today, and any tenant route added later) gets these tests
-without anyone writing them.
+(every /v1/analytics endpoint, the budgets, alerts and webhooks routes, and any tenant route
+added later) gets these tests without anyone writing them.
 
 Two organizations hold look-alike data; each string of the victim's carries the marker
 "victim" and each of its costs a number only it has. For every GET route, the attacker's
 answers (JSON and, where the view renders it,
 CSV; with each grouping and ordering the view accepts; filtered on the victim's own ids)
-contain no marker, and a route with a session id in its path is a 404 for the victim's session.
+contain no marker, and a route with a session id or an object id in its path is a 404 for the
+victim's session or object.
 """
 
 import re
@@ -18,6 +19,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from analytics import selectors
 from analytics.renderers import CSVRenderer
+from budgets.evaluation import budgets_evaluate_organization
+from budgets.models import Budget, WebhookDelivery, WebhookEndpoint
+from budgets.services import budget_create, endpoint_create
 from infraprism.viewsets import TenantViewSet
 from tests.analytics.helpers import ingest
 from tests.factories import event
@@ -38,6 +42,11 @@ VICTIM_FILTERS = {
     "tag": f"feature:{MARKER}-feature",
     "model": f"{MARKER}-model",
 }
+
+
+# Tenant name -> organization slug, and the victim's webhook-ids: filled by `tenants`.
+TENANT_SLUGS: dict[str, str] = {}
+VICTIM_IDS: list[str] = []
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -74,8 +83,24 @@ def test_the_generator_finds_every_analytics_route() -> None:
     } <= routes, routes
 
 
-def _path(route: str, session_id: str) -> str:
-    path = re.sub(r"<(?:\w+:)?session_id>", session_id, route)
+# Routes with an object id: the model whose rows the id names, found by the route's prefix.
+OBJECT_ROUTES: dict[str, type[Budget] | type[WebhookEndpoint]] = {
+    "v1/budgets/<int:pk>": Budget,
+    "v1/webhooks/<int:pk>": WebhookEndpoint,
+}
+
+
+def _object_model(route: str) -> type[Budget] | type[WebhookEndpoint] | None:
+    return next((m for prefix, m in OBJECT_ROUTES.items() if route.startswith(prefix)), None)
+
+
+def _path(route: str, who: str) -> str:
+    """The route for `who`'s own session or object."""
+    path = re.sub(r"<(?:\w+:)?session_id>", f"{who}-session", route)
+    model = _object_model(route)
+    if model is not None:
+        pk = model.objects.get(organization__slug=TENANT_SLUGS[who]).pk
+        path = re.sub(r"<int:pk>", str(pk), path)
     assert "<" not in path, f"no test value for a path parameter of {route}"
     return "/" + path
 
@@ -113,6 +138,20 @@ def tenants(client: Any, other_client: Any, rollup: Callable[[], Any]) -> tuple[
     ingest(client, calls(MARKER))
     ingest(other_client, calls("attacker"))
     rollup()
+    for who, tenant in ((MARKER, client), ("attacker", other_client)):
+        TENANT_SLUGS[who] = tenant.organization.slug
+        # A rolling window long enough to hold the 2025 calls: each tenant's budget is crossed,
+        # so alerts and webhook deliveries exist on both sides.
+        budget_create(organization=tenant.organization, name=f"{who}-budget", scope="entity",
+                      entity_type=f"{who}-type", entity_id=f"{who}-entity", period="rolling",
+                      window_hours=24 * 366 * 10, limit=1)  # fmt: skip
+        endpoint_create(organization=tenant.organization, url=f"https://{who}.example.com/hook")
+        budgets_evaluate_organization(organization_id=tenant.organization.pk)
+    # Deliveries carry no names: the victim's webhook-ids are what must not leak.
+    VICTIM_IDS[:] = WebhookDelivery.objects.filter(organization=client.organization).values_list(
+        "message_id", flat=True
+    )
+    assert VICTIM_IDS, "the victim's budget crossed and queued deliveries"
     return client, other_client
 
 
@@ -123,20 +162,19 @@ def test_route_never_answers_with_another_tenants_data(
     tenants: tuple[Any, Any], route: str, view_class: type[TenantViewSet], action: str
 ) -> None:
     victim, attacker = tenants
-    has_session = "session_id>" in route
+    names_a_row = "session_id>" in route or _object_model(route) is not None
     for query in _queries(view_class):
-        if has_session:
-            answer = attacker.get(_path(route, f"{MARKER}-session"), query)
+        if names_a_row:
+            answer = attacker.get(_path(route, MARKER), query)
             assert answer.status_code == 404, (route, query, answer.content[:500])
-            own = attacker.get(_path(route, "attacker-session"), query)
-        else:
-            own = attacker.get(_path(route, ""), query)
+        own = attacker.get(_path(route, "attacker"), query)
         assert own.status_code == 200, (route, query, own.content[:500])
-        leaked = [leak for leak in LEAKS if leak in _text(own)]
+        leaks = (*LEAKS, *VICTIM_IDS)
+        leaked = [leak for leak in leaks if leak in _text(own)]
         assert not leaked, (route, query, leaked, _text(own)[:1000])
         # The victim's own request shows the same markers: the check above can fail.
-        mine = _text(victim.get(_path(route, f"{MARKER}-session"), query))
-        assert any(leak in mine for leak in LEAKS), (route, query, mine[:1000])
+        mine = _text(victim.get(_path(route, MARKER), query))
+        assert any(leak in mine for leak in leaks), (route, query, mine[:1000])
 
 
 def _text(response: Any) -> str:
