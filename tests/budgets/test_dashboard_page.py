@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from budgets.deliveries import endpoint_disable
-from budgets.models import Budget, WebhookEndpoint
+from budgets.evaluation import budgets_evaluate_organization
+from budgets.models import Alert, Budget, WebhookDelivery, WebhookEndpoint
 from budgets.services import endpoint_create
 from infraprism.models import Organization
+from ingestion.models import Event
 from tests.budgets.helpers import make_budget
 
 pytestmark = pytest.mark.django_db
@@ -93,3 +96,29 @@ def test_owner_sets_the_time_zone(
     assert ok.status_code == 302
     org.refresh_from_db()
     assert org.time_zone == "America/New_York"
+
+
+def test_the_page_shows_no_other_organizations_alerts_or_deliveries(
+    org: Organization,
+    other_org: Organization,
+    make_member: Callable[..., Any],
+    signed_in: Callable[[Any], Client],
+) -> None:
+    now = timezone.now()
+    for tenant in (org, other_org):
+        make_budget(tenant, name=f"{tenant.slug}-only-budget", limit=Decimal("1"))
+        endpoint_create(organization=tenant, url=f"https://{tenant.slug}.example.com/h")
+        Event.objects.create(
+            organization=tenant, event_id=f"{tenant.slug}-call", timestamp=now, received_at=now,
+            model="gpt-4o", cost_nanos=5 * 10**9, cost_source="client",
+        )  # fmt: skip
+        budgets_evaluate_organization(organization_id=tenant.pk)
+    theirs = WebhookDelivery.objects.filter(organization=other_org).values_list(
+        "message_id", flat=True
+    )
+    assert Alert.objects.filter(organization=other_org).exists() and theirs
+    page = signed_in(make_member(org, "owner")).get("/o/acme/budgets/").content.decode()
+    # Our own crossing is listed (the check below can fail), theirs never.
+    assert page.count("acme-only-budget") > 1
+    assert "globex-only-budget" not in page
+    assert not [message_id for message_id in theirs if message_id in page]
