@@ -155,8 +155,9 @@ def test_read_only_key_reads(org: Any, client_for: Callable[..., Any]) -> None:
 # timeline behind a server that gives no raw URI also checks whether ".../timeline" is an id.
 MAX_LIST_QUERIES = 3
 MAX_DETAIL_QUERIES = 4
-# The daily series (which also gives the totals), both percentile pairs, and authentication.
-MAX_METRICS_QUERIES = 3
+# The daily series (which also gives the totals), both percentile pairs, and authentication;
+# SQLite has no percentile_disc: each of the four percentiles is its own ordered lookup.
+MAX_METRICS_QUERIES = 3 if connection.vendor == "postgresql" else 6
 
 
 def _count_queries(client: Any, path: str, params: dict[str, Any]) -> tuple[int, Any]:
