@@ -461,8 +461,8 @@ def main() -> int:
         common.setup_django()
         drain_worker()
         return 0
+    common.reset_database()  # first: the banner reads the server's settings through it
     common.banner(f"lifecycle: {EVENTS:,} events over {MONTHS} months")
-    common.reset_database()
     reset_plain_database()
     common.setup_django()
     summary = common.Summary()
