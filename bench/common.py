@@ -231,7 +231,9 @@ class Summary:
 def banner(title: str) -> None:
     print(f"== {title} ==", flush=True)
     print(machine_line(), flush=True)
-    print(f"database: {BENCH_DB_NAME}, redis db {BENCH_REDIS_DB}", flush=True)
+    database = urlsplit(database_url()).path.lstrip("/")
+    redis_db = urlsplit(redis_url()).path.lstrip("/") or "0"
+    print(f"database: {database}, redis db {redis_db}", flush=True)
 
 
 # --- Synthetic data, generated in SQL ------------------------------------------------------
