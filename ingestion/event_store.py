@@ -9,13 +9,16 @@ events table keeps its unique constraint; the same statements row by row inside 
 transaction.
 """
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
 import orjson
+import psycopg
 from django.db import connection
+from psycopg.types.numeric import Int8Dumper
 
 from ingestion.models import Event, EventKey
 from ingestion.validation import ValidEvent
@@ -160,6 +163,38 @@ SELECT event_id FROM inserted
 _PG_INSERT_ONE = _pg_insert_one()
 
 
+def _insert_one_prepared(params: Sequence[Any]) -> set[str]:
+    """_PG_INSERT_ONE with server-side binding, prepared once per connection.
+
+    Django's cursors bind client-side, so this long statement was interpolated in Python and
+    parsed and planned by PostgreSQL on every request (docs/performance.md). It runs instead on
+    the raw psycopg connection, inside the caller's (Django's) transaction. Django turns
+    automatic preparation off for the connection (prepare_threshold None, for poolers); this
+    statement is prepared explicitly, and every other query keeps Django's client-side cursor.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Needed for prepare=True to take effect; other statements are never prepared by it:
+        # Django's ClientCursor does not prepare, and the threshold is out of reach.
+        raw.prepare_threshold = 1_000_000_000
+    started = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        # Every int as bigint: psycopg would pick int2/int4/int8 by value, and each type
+        # combination is a statement of its own to prepare.
+        cursor.adapters.register_dumper(int, Int8Dumper)
+        cursor.execute(_PG_INSERT_ONE, params, prepare=True)
+        new_ids = {event_id for (event_id,) in cursor.fetchall()}
+    if connection.queries_logged:  # as Django's debug cursor logs it (tests capture queries)
+        connection.queries_log.append(
+            {
+                "sql": psycopg.ClientCursor(raw).mogrify(_PG_INSERT_ONE, params),
+                "time": f"{time.monotonic() - started:.3f}",
+            }
+        )
+    return new_ids
+
+
 @cache
 def _pg_insert_values(count: int) -> str:
     """The same statement as _PG_INSERT with the rows inline: one round trip for small batches."""
@@ -180,10 +215,9 @@ def _insert_postgres(
     # DEFAULT partition on this path); free once the month is known to this process.
     partitions.ensure_months(months_of(cast(datetime, row[1]) for row in rows))
     if len(rows) == 1:
-        one: list[Any] = [organization_id, rows[0][0], organization_id, received_at, *rows[0]]
-        with connection.cursor() as cursor:
-            cursor.execute(_PG_INSERT_ONE, one)
-            return {event_id for (event_id,) in cursor.fetchall()}
+        return _insert_one_prepared(
+            [organization_id, rows[0][0], organization_id, received_at, *rows[0]]
+        )
     if len(rows) <= SMALL_BATCH:
         params: list[Any] = [v for ordinal, row in enumerate(rows) for v in (ordinal, *row)]
         with connection.cursor() as cursor:
