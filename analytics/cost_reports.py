@@ -39,6 +39,14 @@ _KEYS: dict[str, tuple[str, list[str]]] = {
     "provider": ("provider", ["provider"]),
     "day": ("day AS group_key", ["group_key"]),
 }
+# Per grouping: the table's key columns it groups on (before NULLIF).
+_COLUMNS: dict[str, list[str]] = {
+    "entity": ["entity_type", "entity_id"],
+    "entity_type": ["entity_type"],
+    "model": ["model"],
+    "provider": ["provider"],
+    "day": ["day"],
+}
 
 
 def _is_utc(zone: tzinfo) -> bool:
@@ -71,9 +79,19 @@ def _day_of(column: str) -> str:
     return f"date({column})"
 
 
+def _pending_column(name: str) -> str:
+    """The queue's expression for one of the table's key columns."""
+    if name == "day":
+        return _day_of("timestamp")
+    if name in ("entity_type", "entity_id"):
+        return f"coalesce({name}, '')"
+    return name
+
+
 def _statement(organization_id: int, filters: ReadFilters, group_by: str) -> tuple[str, list[Any]]:
     ops = connection.ops
     select_keys, key_fields = _KEYS[group_by]
+    columns = _COLUMNS[group_by]
     table_where: list[str] = ["organization_id = %s"]
     table_params: list[Any] = [organization_id]
     queue_where: list[str] = ["organization_id = %s"]
@@ -94,22 +112,29 @@ def _statement(organization_id: int, filters: ReadFilters, group_by: str) -> tup
             table_params.append(value)
             queue_where.append(f"{name} = %s")
             queue_params.append(value)
-    total = "sum(cost_nanos)" if connection.vendor == "postgresql" else "exact_sum(cost_nanos)"
+    total = "sum" if connection.vendor == "postgresql" else "exact_sum"
     order = ", ".join(f"{k} ASC NULLS LAST" for k in key_fields)
-    group = ", ".join(str(n) for n in range(1, len(key_fields) + 1))
+    keys = ", ".join(columns)
+    pending_keys = ", ".join(f"{_pending_column(c)} AS {c}" for c in columns)
+    positions = ", ".join(str(n) for n in range(1, len(columns) + 1))
+    # Each side is grouped on its own (the table's rows straight off the scan, without passing
+    # every row through the UNION), then the few group rows of both sides are added up: sums of
+    # sums, exact (NUMERIC on PostgreSQL; exact_sum takes its own output on SQLite).
     sql = f"""
-SELECT {select_keys}, sum(call_count) AS call_count, sum(input_tokens) AS in_tokens,
-       sum(output_tokens) AS out_tokens, {total} AS total
+SELECT {select_keys}, sum(call_count) AS call_count, sum(in_tokens) AS in_tokens,
+       sum(out_tokens) AS out_tokens, {total}(total) AS total
 FROM (
-    SELECT day, entity_type, entity_id, model, provider, call_count, input_tokens,
-           output_tokens, cost_nanos
+    SELECT {keys}, sum(call_count) AS call_count, sum(input_tokens) AS in_tokens,
+           sum(output_tokens) AS out_tokens, {total}(cost_nanos) AS total
     FROM {DailyCost._meta.db_table} WHERE {" AND ".join(table_where)}
+    GROUP BY {positions}
     UNION ALL
-    SELECT {_day_of("timestamp")}, coalesce(entity_type, ''), coalesce(entity_id, ''), model,
-           provider, 1, input_tokens, output_tokens, cost_nanos
+    SELECT {pending_keys}, count(*), sum(input_tokens), sum(output_tokens),
+           {total}(cost_nanos)
     FROM {PendingRollup._meta.db_table} WHERE {" AND ".join(queue_where)}
+    GROUP BY {positions}
 ) table_and_pending
-GROUP BY {group}
+GROUP BY {", ".join(f"table_and_pending.{c}" for c in columns)}
 ORDER BY total DESC, {order}
 """
     return sql, table_params + queue_params
