@@ -163,14 +163,15 @@ SELECT event_id FROM inserted
 _PG_INSERT_ONE = _pg_insert_one()
 
 
-def _insert_one_prepared(params: Sequence[Any]) -> set[str]:
-    """_PG_INSERT_ONE with server-side binding, prepared once per connection.
+def _insert_prepared(sql: str, params: Sequence[Any]) -> set[str]:
+    """An insert of a few events (_PG_INSERT_ONE, or _pg_insert_values: what single-event
+    requests make, alone or grouped) with server-side binding, prepared once per connection.
 
-    Django's cursors bind client-side, so this long statement was interpolated in Python and
-    parsed and planned by PostgreSQL on every request (docs/performance.md). It runs instead on
+    Django's cursors bind client-side, so these long statements were interpolated in Python and
+    parsed and planned by PostgreSQL on every request (docs/performance.md). They run instead on
     the raw psycopg connection, inside the caller's (Django's) transaction. Django turns
-    automatic preparation off for the connection (prepare_threshold None, for poolers); this
-    statement is prepared explicitly, and every other query keeps Django's client-side cursor.
+    automatic preparation off for the connection (prepare_threshold None, for poolers); these
+    statements are prepared explicitly, and every other query keeps Django's client-side cursor.
     """
     connection.ensure_connection()
     raw = connection.connection
@@ -183,12 +184,12 @@ def _insert_one_prepared(params: Sequence[Any]) -> set[str]:
         # Every int as bigint: psycopg would pick int2/int4/int8 by value, and each type
         # combination is a statement of its own to prepare.
         cursor.adapters.register_dumper(int, Int8Dumper)
-        cursor.execute(_PG_INSERT_ONE, params, prepare=True)
+        cursor.execute(sql, params, prepare=True)
         new_ids = {event_id for (event_id,) in cursor.fetchall()}
     if connection.queries_logged:  # as Django's debug cursor logs it (tests capture queries)
         connection.queries_log.append(
             {
-                "sql": psycopg.ClientCursor(raw).mogrify(_PG_INSERT_ONE, params),
+                "sql": psycopg.ClientCursor(raw).mogrify(sql, params),
                 "time": f"{time.monotonic() - started:.3f}",
             }
         )
@@ -215,17 +216,14 @@ def _insert_postgres(
     # DEFAULT partition on this path); free once the month is known to this process.
     partitions.ensure_months(months_of(cast(datetime, row[1]) for row in rows))
     if len(rows) == 1:
-        return _insert_one_prepared(
-            [organization_id, rows[0][0], organization_id, received_at, *rows[0]]
+        return _insert_prepared(
+            _PG_INSERT_ONE, [organization_id, rows[0][0], organization_id, received_at, *rows[0]]
         )
     if len(rows) <= SMALL_BATCH:
         params: list[Any] = [v for ordinal, row in enumerate(rows) for v in (ordinal, *row)]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _pg_insert_values(len(rows)),
-                [*params, organization_id, organization_id, received_at],
-            )
-            return {event_id for (event_id,) in cursor.fetchall()}
+        return _insert_prepared(
+            _pg_insert_values(len(rows)), [*params, organization_id, organization_id, received_at]
+        )
     with connection.cursor() as cursor:
         cursor.execute(_STAGING_DDL)
         # Empty already after any commit; this covers an enclosing transaction (tests, scripts)
