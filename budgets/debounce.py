@@ -3,9 +3,8 @@ chunks (the pattern of sessions/debounce.py). Redis trouble is recorded, never r
 beat's evaluate_all covers a lost task."""
 
 from django.conf import settings
-from redis.exceptions import RedisError
 
-from infraprism.redis_client import get_redis, mark_redis_down
+from infraprism.redis_client import marker_clear, marker_set
 
 
 def _marker(organization_id: int) -> str:
@@ -14,25 +13,8 @@ def _marker(organization_id: int) -> str:
 
 def evaluation_marker_set(*, organization_id: int) -> bool:
     """True when no evaluation was queued for the organization (the caller queues one)."""
-    client = get_redis()
-    if client is None:
-        return False
-    try:
-        return bool(
-            client.set(
-                _marker(organization_id), 1, nx=True, ex=settings.BUDGET_EVALUATE_DEBOUNCE_SECONDS
-            )
-        )
-    except RedisError as exc:
-        mark_redis_down(exc)
-        return False
+    return marker_set(_marker(organization_id), settings.BUDGET_EVALUATE_DEBOUNCE_SECONDS)
 
 
 def evaluation_marker_clear(*, organization_id: int) -> None:
-    client = get_redis()
-    if client is None:
-        return
-    try:
-        client.delete(_marker(organization_id))
-    except RedisError as exc:
-        mark_redis_down(exc)
+    marker_clear(_marker(organization_id))

@@ -44,3 +44,26 @@ def redis_ping() -> bool:
         return bool(redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+def marker_set(key: str, ttl_seconds: int) -> bool:
+    """SET NX EX: True when the marker was not there (the caller goes ahead, e.g. queues a
+    task). Redis down or failing: False, recorded, never raised."""
+    client = get_redis()
+    if client is None:
+        return False
+    try:
+        return bool(client.set(key, 1, nx=True, ex=ttl_seconds))
+    except redis.RedisError as exc:
+        mark_redis_down(exc)
+        return False
+
+
+def marker_clear(key: str) -> None:
+    client = get_redis()
+    if client is None:
+        return
+    try:
+        client.delete(key)
+    except redis.RedisError as exc:
+        mark_redis_down(exc)
