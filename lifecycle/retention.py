@@ -18,10 +18,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import Min, QuerySet
 from django.utils import timezone
 
 from infraprism.models import Organization
@@ -288,21 +289,27 @@ SELECT count(*) FROM gone
 """
 
 
-def _delete_events_sqlite(org_id: int, cutoff: datetime, batch_size: int, pause: float) -> int:
-    expired = Event.objects.filter(organization_id=org_id, timestamp__lt=cutoff)
+def _delete_in_chunks(
+    org_id: int, expired: QuerySet[Any], order: str, batch_size: int, pause: float
+) -> int:
+    """Delete `expired` (rows of organization `org_id`) oldest first, `batch_size` rows per
+    short transaction, pausing between chunks; returns the count."""
     total = 0
     while True:
         with transaction.atomic():
-            ids = list(
-                expired.order_by("timestamp", "id").values_list("id", flat=True)[:batch_size]
-            )
+            ids = list(expired.order_by(order, "id").values_list("id", flat=True)[:batch_size])
             if ids:
-                Event.objects.filter(organization_id=org_id, id__in=ids).delete()
+                expired.model.objects.filter(organization_id=org_id, id__in=ids).delete()
         total += len(ids)
         if len(ids) < batch_size:
             return total
         if pause:
             time.sleep(pause)
+
+
+def _delete_events_sqlite(org_id: int, cutoff: datetime, batch_size: int, pause: float) -> int:
+    expired = Event.objects.filter(organization_id=org_id, timestamp__lt=cutoff)
+    return _delete_in_chunks(org_id, expired, "timestamp", batch_size, pause)
 
 
 def _delete_sessions(
@@ -313,16 +320,4 @@ def _delete_sessions(
     expired = Session.objects.filter(organization_id=org_id, last_seen__lt=cutoff)
     if dry_run:
         return expired.count()
-    total = 0
-    while True:
-        with transaction.atomic():
-            ids = list(
-                expired.order_by("last_seen", "id").values_list("id", flat=True)[:batch_size]
-            )
-            if ids:
-                Session.objects.filter(organization_id=org_id, id__in=ids).delete()
-        total += len(ids)
-        if len(ids) < batch_size:
-            return total
-        if pause:
-            time.sleep(pause)
+    return _delete_in_chunks(org_id, expired, "last_seen", batch_size, pause)
