@@ -14,7 +14,6 @@ import argparse
 import random
 import re
 import sys
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -105,18 +104,9 @@ def main() -> int:
         client.headers = {"Cookie": f"sessionid={cookie}"}
         for name, url_of in pages(args.sessions, args.entities):
             urls = [url_of(rng) for _ in range(args.requests)]
-            for url in urls[:3]:  # warm-up: connections, caches, plans
-                client.request("GET", url)
-            latencies: list[float] = []
-            budget = time.perf_counter() + args.max_seconds
-            for url in urls:
-                if time.perf_counter() > budget and len(latencies) >= 20:
-                    break
-                started = time.perf_counter()
-                status, body = client.request("GET", url)
-                latencies.append(time.perf_counter() - started)
-                if status != 200 and len(failures) < 5:
-                    failures.append(f"{url}: HTTP {status} {body[:200]!r}")
+            latencies = load.timed_gets(
+                client, urls, warm_up=3, max_seconds=args.max_seconds, failures=failures
+            )
             p95 = common.percentile(latencies, 95) * 1000
             rows.append(
                 [

@@ -115,3 +115,24 @@ def run_load(
         thread.join()
     result.wall = time.perf_counter() - started
     return result
+
+
+def timed_gets(
+    client: Client, urls: list[str], *, warm_up: int, max_seconds: float, failures: list[str]
+) -> list[float]:
+    """GET each url in turn on one keep-alive connection, after `warm_up` untimed GETs
+    (connections, caches, plans); stops after `max_seconds` once 20 are timed. Returns the
+    latencies in seconds; the first five non-200 answers go into `failures`."""
+    for url in urls[:warm_up]:
+        client.request("GET", url)
+    latencies: list[float] = []
+    budget = time.perf_counter() + max_seconds
+    for url in urls:
+        if time.perf_counter() > budget and len(latencies) >= 20:
+            break
+        started = time.perf_counter()
+        status, body = client.request("GET", url)
+        latencies.append(time.perf_counter() - started)
+        if status != 200 and len(failures) < 5:
+            failures.append(f"{url}: HTTP {status} {body[:200]!r}")
+    return latencies

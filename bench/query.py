@@ -382,18 +382,9 @@ def main() -> int:
         for endpoint in plan:
             client = page_client if endpoint.page else api_client
             urls = [endpoint.url(rng) for _ in range(args.requests)]
-            for url in urls[:5]:  # warm-up: connections, caches, plans
-                client.request("GET", url)
-            latencies: list[float] = []
-            budget = time.perf_counter() + args.max_seconds
-            for url in urls:
-                if time.perf_counter() > budget and len(latencies) >= 20:
-                    break
-                started = time.perf_counter()
-                status, body = client.request("GET", url)
-                latencies.append(time.perf_counter() - started)
-                if status != 200 and len(failures) < 5:
-                    failures.append(f"{url}: HTTP {status} {body[:200]!r}")
+            latencies = load.timed_gets(
+                client, urls, warm_up=5, max_seconds=args.max_seconds, failures=failures
+            )
             statements = capture_sql(key, urls[:10], cookie if endpoint.page else None)
             first = time_sql(statements, 1)[0]
             reps = max(10, min(args.requests, int(args.sql_seconds / max(first, 1e-4))))
