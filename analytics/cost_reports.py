@@ -1,13 +1,22 @@
-"""Cost reports from the daily cost table (sessions.models.DailyCost) instead of the events.
+"""Cost reports from the daily cost tables (sessions.models.DailyCost and DailyTagCost)
+instead of the events.
 
-`table_answers(filters, group_by)` says whether the table can answer the question exactly;
+`table_answers(filters, group_by)` says whether the tables can answer the question exactly;
 `daily_groups` then gives the same rows the events query would (analytics/selectors.py
 `_cost_groups`), to the nano-dollar, in the same order.
 
-The table holds per (organization, UTC day, entity, model, provider) sums. It answers groupings
-by entity, entity_type, model, provider and UTC day, filtered by entity, model, provider and
-bounds on UTC midnights. Everything else (tag groupings and filters, session or status
-filters, per-session groups, days or bounds in another time zone) falls back to the events.
+The daily cost table holds per (organization, UTC day, entity, model, provider) sums. It
+answers groupings by entity, entity_type, model, provider and UTC day, filtered by entity,
+model, provider and bounds on UTC midnights.
+
+The daily tag cost table holds per (organization, tag key, UTC day, tag value) sums. It answers
+`tag:KEY` groupings when the only filters are bounds on UTC midnights (no entity, model,
+provider, tag, session or status filter: the table has no such columns). The events without
+the key (the events query's NULL group) are exact differences: the daily cost table's sums
+over the range minus the tag table's sums for that key, plus the pending ones.
+
+Everything else (tag filters, tag groupings with other filters, session or status filters,
+per-session groups, days or bounds in another time zone) falls back to the events.
 
 Freshness: events still pending a rollup are in the queue, not yet in the table. Each report
 is one statement over the table UNION ALL the organization's pending queue rows (they carry
@@ -22,9 +31,12 @@ from typing import Any
 from django.db import connection
 
 from analytics.filters import ReadFilters
-from sessions.models import DailyCost, PendingRollup
+from sessions.models import DailyCost, DailyTagCost, PendingRollup
 
 TABLE_GROUPS = ("entity", "entity_type", "model", "provider", "day")
+TAG_PREFIX = "tag:"  # analytics/selectors.py TAG_GROUP_PREFIX
+# Filters the tag table cannot apply: any of them sends a tag grouping to the events.
+_NOT_IN_TAG_TABLE = ("entity_type", "entity_id", "model", "provider", "session_id", "status")
 _UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Universal")
 
 # Per grouping: the SELECT list (named like the events query's values) and its key columns.
@@ -57,8 +69,19 @@ def _on_utc_midnight(bound: datetime | None) -> bool:
     return bound is None or bound.astimezone(UTC).time() == time.min
 
 
+def _tag_key(group_by: str) -> str | None:
+    return group_by[len(TAG_PREFIX) :] if group_by.startswith(TAG_PREFIX) else None
+
+
 def table_answers(filters: ReadFilters, group_by: str) -> bool:
-    """Whether the daily table answers this report exactly."""
+    """Whether the daily tables answer this report exactly."""
+    if _tag_key(group_by) is not None:
+        return (
+            _on_utc_midnight(filters.start)
+            and _on_utc_midnight(filters.end)
+            and not filters.tags
+            and all(getattr(filters, name) is None for name in _NOT_IN_TAG_TABLE)
+        )
     return (
         group_by in TABLE_GROUPS
         and (group_by != "day" or _is_utc(filters.zone))
@@ -140,13 +163,96 @@ ORDER BY total DESC, {order}
     return sql, table_params + queue_params
 
 
+def _tag_statement(
+    organization_id: int, filters: ReadFilters, tag_key: str
+) -> tuple[str, list[Any]]:
+    """The events query's rows for group_by=tag:KEY (group_key: the tag's text, NULL for the
+    events without the key), from the two daily tables and the queue."""
+    ops = connection.ops
+    postgres = connection.vendor == "postgresql"
+    days: list[str] = []
+    day_params: list[Any] = []
+    queue_where = ["organization_id = %s"]
+    queue_params: list[Any] = [organization_id]
+    if filters.start is not None:
+        days.append("day >= %s")
+        day_params.append(ops.adapt_datefield_value(filters.start.astimezone(UTC).date()))
+        queue_where.append("timestamp >= %s")
+        queue_params.append(ops.adapt_datetimefield_value(filters.start))
+    if filters.end is not None:
+        days.append("day < %s")
+        day_params.append(ops.adapt_datefield_value(filters.end.astimezone(UTC).date()))
+        queue_where.append("timestamp < %s")
+        queue_params.append(ops.adapt_datetimefield_value(filters.end))
+    in_range = "".join(f" AND {d}" for d in days)
+    tags, daily, queue = (
+        DailyTagCost._meta.db_table,
+        DailyCost._meta.db_table,
+        PendingRollup._meta.db_table,
+    )
+    if postgres:
+        total = "sum"
+        # The tag table's rows of the key, subtracted: NUMERIC negates exactly.
+        minus = "-sum(call_count), -sum(input_tokens), -sum(output_tokens), -sum(cost_nanos)"
+        pending_key = "tags ->> (%s)::text"
+    else:
+        total = "exact_sum"
+        # exact_sum reads its argument with int(), which takes a sign before the digits of
+        # either storage form (INTEGER, or padded TEXT past 2**63): '-' || x negates exactly.
+        minus = (
+            "-sum(call_count), -sum(input_tokens), -sum(output_tokens), "
+            "'-' || exact_sum(cost_nanos)"
+        )
+        pending_key = "(SELECT j.value FROM json_each(tags) AS j WHERE j.key = %s)"
+    sums = f"sum(call_count), sum(input_tokens), sum(output_tokens), {total}(cost_nanos)"
+    sql = f"""
+SELECT group_key, sum(call_count) AS call_count, sum(in_tokens) AS in_tokens,
+       sum(out_tokens) AS out_tokens, {total}(total) AS total
+FROM (
+    -- Folded events with the key, per value.
+    SELECT tag_value AS group_key, sum(call_count) AS call_count,
+           sum(input_tokens) AS in_tokens, sum(output_tokens) AS out_tokens,
+           {total}(cost_nanos) AS total
+    FROM {tags} WHERE organization_id = %s AND tag_key = %s{in_range}
+    GROUP BY tag_value
+    UNION ALL
+    -- Folded events without the key: every folded event of the range ...
+    SELECT NULL, {sums} FROM {daily} WHERE organization_id = %s{in_range}
+    UNION ALL
+    -- ... minus those with the key.
+    SELECT NULL, {minus} FROM {tags} WHERE organization_id = %s AND tag_key = %s{in_range}
+    UNION ALL
+    -- Pending events, with or without the key.
+    SELECT {pending_key}, count(*), sum(input_tokens), sum(output_tokens), {total}(cost_nanos)
+    FROM {queue} WHERE {" AND ".join(queue_where)}
+    GROUP BY 1
+) AS table_and_pending
+GROUP BY group_key
+HAVING sum(call_count) > 0  -- the NULL group only when some event lacks the key
+ORDER BY total DESC, group_key ASC NULLS LAST
+"""
+    params = [
+        *(organization_id, tag_key, *day_params),
+        *(organization_id, *day_params),
+        *(organization_id, tag_key, *day_params),
+        tag_key,
+        *queue_params,
+    ]
+    return sql, params
+
+
 class DailyGroups:
     """The grouped rows, fetched per slice (a page) or iterated (CSV), like a QuerySet. There
     is one row per group (entities x days at most), not per event."""
 
     def __init__(self, organization_id: int, filters: ReadFilters, group_by: str) -> None:
-        self.sql, self.params = _statement(organization_id, filters, group_by)
-        self.key_fields = _KEYS[group_by][1]
+        self.days = group_by == "day"
+        if (tag_key := _tag_key(group_by)) is not None:
+            self.sql, self.params = _tag_statement(organization_id, filters, tag_key)
+            self.key_fields = ["group_key"]
+        else:
+            self.sql, self.params = _statement(organization_id, filters, group_by)
+            self.key_fields = _KEYS[group_by][1]
 
     def __getitem__(self, window: slice) -> list[dict[str, Any]]:
         start = window.start or 0
@@ -164,13 +270,12 @@ class DailyGroups:
                 for values in batch:
                     yield self._typed(dict(zip(names, values, strict=True)))
 
-    @staticmethod
-    def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    def _typed(self, row: dict[str, Any]) -> dict[str, Any]:
         """The Python types the events query gives: ints (NUMERIC sums, SQLite's padded text)
         and dates (SQLite returns text)."""
         for name in ("call_count", "in_tokens", "out_tokens", "total"):
             row[name] = int(row[name])
-        if isinstance(row.get("group_key"), str):
+        if self.days and isinstance(row.get("group_key"), str):
             row["group_key"] = date.fromisoformat(row["group_key"])
         return row
 

@@ -147,3 +147,41 @@ class DailyCost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.model} (org {self.organization_id})"
+
+
+class DailyTagCost(models.Model):
+    """Calls, tokens and exact cost per (organization, UTC day, tag key, tag value).
+
+    An event adds to one row per tag it carries (an event without tags adds to none), folded by
+    the rollup from the same queue rows and in the same transaction as DailyCost (sessions/
+    rollup/tag_daily.py), so exactly once too. tag_value is what `tags ->> key` gives: tag
+    values are strings after ingestion validation (ingestion/schema.py), "" included, so the
+    key has no NULLs. The cost reports grouped by a tag read it (analytics/cost_reports.py);
+    the events without the key are DailyCost minus this table for that key.
+    """
+
+    organization_id = models.BigIntegerField()
+    day = models.DateField()  # the event timestamp's UTC date
+    tag_key = models.CharField(max_length=64)
+    tag_value = models.CharField(max_length=256)
+    cost_nanos = NanoDollarSumField(default=0)
+    call_count = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    error_count = models.BigIntegerField(default=0)
+
+    objects = TenantManager()
+
+    class Meta:
+        db_table = "costs_daily_tags"
+        constraints = [
+            models.UniqueConstraint(
+                # tag_key before day: a report reads one key over a range of days.
+                fields=["organization_id", "tag_key", "day", "tag_value"],
+                name="daily_tag_cost_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.tag_key}={self.tag_value} (org {self.organization_id})"

@@ -9,16 +9,16 @@ current table cannot price keeps its cost and source.
 Exactly once, even when a run is killed and started again: the events go in id order, in
 chunks, and each chunk is one transaction that updates the events and, for each changed event,
 either its pending queue row (not yet folded: the rollup will fold the new cost) or the folded
-aggregates (its session and its daily cost row) by the difference. A restarted run finds the
-events already re-priced with a difference of zero and skips them.
+aggregates (its session, its daily cost row and its daily tag rows) by the difference. A
+restarted run finds the events already re-priced with a difference of zero and skips them.
 
 Against a concurrent rollup (PostgreSQL): the chunk locks its events, then their queue rows
 (FOR UPDATE). The rollup claims with SKIP LOCKED, so it passes over a row this chunk holds and
 folds it later at the new cost; a row the rollup has already claimed makes this chunk wait for
 the rollup's commit, after which the row is gone and the chunk adds the difference to the
 aggregates the rollup just wrote. Aggregates are then updated in key order (the rollup's lock
-order: sessions, then daily rows). SQLite has one writer: the touched sessions and days are
-recomputed from the events, as its rollup does.
+order: sessions, then daily rows, then daily tag rows). SQLite has one writer: the touched
+sessions and days are recomputed from the events, as its rollup does.
 """
 
 import logging
@@ -33,7 +33,7 @@ from django.db.models import F
 
 from ingestion.models import Event
 from ingestion.pricing import PriceBook
-from sessions.models import DailyCost, PendingRollup, Session
+from sessions.models import DailyCost, DailyTagCost, PendingRollup, Session
 from sessions.rollup.sqlite import create_touched_tables, recompute_touched
 from sessions.signals import costs_changed
 
@@ -189,7 +189,7 @@ def _add_differences(
     organization_id: int, folded: list[Event], differences: dict[int, int]
 ) -> None:
     """PostgreSQL: folded events' aggregates move by the difference, in the rollup's lock
-    order (sessions by session_id, then daily rows by key)."""
+    order (sessions by session_id, then daily rows by key, then daily tag rows by key)."""
     per_session: dict[str, int] = defaultdict(int)
     per_day: dict[tuple[date, str, str, str, str], int] = defaultdict(int)
     for event in folded:
@@ -211,6 +211,36 @@ def _add_differences(
                 model=model,
                 provider=provider,
             ).update(cost_nanos=F("cost_nanos") + difference)
+    # Python sorts str by code point: the rollup's lock order (tag_daily.LOCK_ORDER).
+    for (tag_key, day, tag_value), difference in sorted(
+        _tag_differences(organization_id, folded, differences).items()
+    ):
+        if difference:
+            DailyTagCost.objects.filter(
+                organization_id=organization_id, tag_key=tag_key, day=day, tag_value=tag_value
+            ).update(cost_nanos=F("cost_nanos") + difference)
+
+
+def _tag_differences(
+    organization_id: int, folded: list[Event], differences: dict[int, int]
+) -> dict[tuple[str, date, str], int]:
+    """Per daily tag row (tag_key, day, tag_value), the folded events' difference. The tags
+    are read as the rollup reads them: the text `tags ->> key` gives, for each key."""
+    changed = {event.pk: event for event in folded if differences[event.pk]}
+    per_tag: dict[tuple[str, date, str], int] = defaultdict(int)
+    if not changed:
+        return per_tag
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.id, t.key, t.value FROM {Event._meta.db_table} e "
+            "CROSS JOIN LATERAL jsonb_each_text(e.tags) t "
+            "WHERE e.organization_id = %s AND e.id = ANY(%s)",
+            [organization_id, sorted(changed)],
+        )
+        for pk, tag_key, tag_value in cursor.fetchall():
+            day = changed[pk].timestamp.astimezone(UTC).date()
+            per_tag[(tag_key, day, tag_value)] += differences[pk]
+    return per_tag
 
 
 def _recompute(organization_id: int, updated: list[Event]) -> None:

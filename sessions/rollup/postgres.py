@@ -28,6 +28,7 @@ from functools import cache
 from django.db import connection
 
 from sessions.models import DailyCost, PendingRollup, Session
+from sessions.rollup import tag_daily
 
 # An event's rank is one string that sorts like (timestamp, event_id), compared COLLATE "C":
 #   TIMESTAMP_WIDTH characters of UTC time (microseconds included), fixed width;
@@ -120,7 +121,7 @@ WITH claimed AS (
         cost_nanos = s.cost_nanos + EXCLUDED.cost_nanos,
         {", ".join(_add_saturating(c) for c in _DAILY_SUMS)}
     RETURNING 1
-), per_session AS (
+), {tag_daily.postgres_ctes()}per_session AS (
     SELECT organization_id, session_id,
            count(*) AS turn_count,
            sum(cost_nanos) AS total_cost_nanos,  -- NUMERIC: exact for any number of events

@@ -2,8 +2,9 @@
 
 SQLite has a single writer, so there is no claim race to guard against: the chunk's pending
 rows are read (in the same (organization, session) order as on PostgreSQL) and deleted, and
-every session and every (organization, UTC day) of the daily cost table they touch is
-recomputed from all of its events in set-based statements.
+every session and every (organization, UTC day) of the daily cost table and of the daily tag
+cost table (sessions/rollup/tag_daily.py) they touch is recomputed from all of its events in
+set-based statements.
 Recomputation is trivially order-independent, and embedded deployments are small enough that
 re-reading a session's events is cheap. The entity and each tag come from the first event by
 (timestamp, event_id), as on PostgreSQL; the cost total is summed by `exact_sum`
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from ingestion.models import Event
 from sessions.models import DailyCost, PendingRollup, Session
+from sessions.rollup import tag_daily
 
 _FIRST = "ORDER BY x.timestamp, x.event_id"  # the rule of SPEC section 9, BINARY collation
 
@@ -106,7 +108,7 @@ def recompute_touched(cursor: Any) -> int:
         "JOIN rollup_days t ON t.organization_id = q.organization_id "
         "AND q.timestamp >= t.day AND q.timestamp < date(t.day, '+1 day')"
     )
-    for statement in _recompute_days_sql():
+    for statement in (*_recompute_days_sql(), *tag_daily.sqlite_recompute_days()):
         cursor.execute(statement)
     cursor.execute("SELECT count(*) FROM rollup_touched")
     (touched,) = cursor.fetchone()

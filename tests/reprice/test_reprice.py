@@ -21,7 +21,14 @@ from sessions.services import session_rollup_drain
 from sessions.signals import costs_changed
 from tests.factories import event
 from tests.rollup.helpers import ingest, pending
-from tests.rollup.recompute import recompute, recompute_daily, snapshot, snapshot_daily
+from tests.rollup.recompute import (
+    recompute,
+    recompute_daily,
+    recompute_daily_tags,
+    snapshot,
+    snapshot_daily,
+    snapshot_daily_tags,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -47,15 +54,17 @@ def world(org: Organization) -> None:
             item["session_id"] = f"s{i % 4}"
         if i % 5 == 0:
             item["entity_type"], item["entity_id"] = "customer", f"c{i % 2}"
+        if i % 4:  # the daily tag table: events with one, two or no tags
+            item["tags"] = {"team": f"t{i % 3}", **({"env": "prod"} if i % 2 else {})}
         items.append(item)
     for i in range(6):
         items.append(
             event(f"c{i}", model="gpt-4o", timestamp=T0.isoformat(), cost=CLIENT_COST,
-                  input_tokens=999, session_id="s1")
+                  input_tokens=999, session_id="s1", tags={"team": "t0"})
         )  # fmt: skip
         items.append(
             event(f"u{i}", model="house-model", timestamp=T0.isoformat(), input_tokens=10**6,
-                  output_tokens=10**5, session_id=f"s{i % 2}")
+                  output_tokens=10**5, session_id=f"s{i % 2}", tags={"team": f"t{i % 2}"})
         )  # fmt: skip
     ingest(org.pk, items[:20])
     session_rollup_drain(organization_id=org.pk)
@@ -99,6 +108,7 @@ def assert_aggregates_exact(org: Organization) -> None:
     assert pending(org.pk) == 0
     assert snapshot(org.pk) == recompute(org.pk)
     assert snapshot_daily(org.pk) == recompute_daily(org.pk)
+    assert snapshot_daily_tags(org.pk) == recompute_daily_tags(org.pk)
 
 
 def assert_folded_exact(org: Organization) -> None:
@@ -106,6 +116,7 @@ def assert_folded_exact(org: Organization) -> None:
     engines (reports add the queue); so do the sessions on PostgreSQL (SQLite's rollup
     recomputes a touched session from all of its events, pending ones included)."""
     assert snapshot_daily(org.pk) == recompute_daily(org.pk, folded_only=True)
+    assert snapshot_daily_tags(org.pk) == recompute_daily_tags(org.pk, folded_only=True)
     if connection.vendor == "postgresql":
         assert snapshot(org.pk) == recompute(org.pk, folded_only=True)
 

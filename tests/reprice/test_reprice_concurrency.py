@@ -21,7 +21,14 @@ from tests.reliability import procs
 from tests.reliability.procs import Child
 from tests.reprice.test_reprice import T0, cheaper_prices, expected_costs, stored_costs
 from tests.rollup.helpers import database_url_for_subprocess, ingest, pending
-from tests.rollup.recompute import recompute, recompute_daily, snapshot, snapshot_daily
+from tests.rollup.recompute import (
+    recompute,
+    recompute_daily,
+    recompute_daily_tags,
+    snapshot,
+    snapshot_daily,
+    snapshot_daily_tags,
+)
 from tests.waiting import wait_until
 
 pytestmark = [
@@ -63,6 +70,7 @@ def test_reprice_waits_for_a_chunk_in_flight_and_ends_exact(
     ingest(org.pk, [
         event(f"e{i}", model="gpt-4o", timestamp=T0.isoformat(), input_tokens=1000 + i,
               output_tokens=10 * i, session_id=f"s{i % 7}",
+              tags={"team": f"t{i % 3}"} if i % 4 else {},
               **({"entity_type": "customer", "entity_id": "c"} if i % 2 else {}))
         for i in range(60)
     ])  # fmt: skip
@@ -105,3 +113,4 @@ def test_reprice_waits_for_a_chunk_in_flight_and_ends_exact(
     assert pending(org.pk) == 0
     assert snapshot(org.pk) == recompute(org.pk)
     assert snapshot_daily(org.pk) == recompute_daily(org.pk)
+    assert snapshot_daily_tags(org.pk) == recompute_daily_tags(org.pk)

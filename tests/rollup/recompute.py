@@ -9,7 +9,9 @@ strings), by `fold`. Its sources:
 `snapshot(org_id)` gives the stored aggregates in the same shape.
 
 The daily cost table has its oracle here too: `recompute_daily(org_id)` sums the stored events
-per (UTC day, entity, model, provider) in Python, `snapshot_daily(org_id)` reads the table.
+per (UTC day, entity, model, provider) in Python, `snapshot_daily(org_id)` reads the table; and
+the daily tag cost table: `recompute_daily_tags(org_id)` sums them per (tag key, UTC day, tag
+value), one row per tag an event carries, `snapshot_daily_tags(org_id)` reads the table.
 """
 
 from collections.abc import Iterable
@@ -20,7 +22,7 @@ from typing import Any
 
 from infraprism.money import usd_to_nanos
 from ingestion.models import Event
-from sessions.models import DailyCost, PendingRollup, Session
+from sessions.models import DailyCost, DailyTagCost, PendingRollup, Session
 
 SessionRow = dict[str, Any]
 
@@ -263,3 +265,47 @@ def snapshot_daily(org_id: int) -> dict[DailyKey, dict[str, int]]:
             "day", "entity_type", "entity_id", "model", "provider", *DAILY_FIELDS
         )
     }  # fmt: skip
+
+
+# --- the daily tag cost table -------------------------------------------------------------
+
+# (tag_key, day, tag_value)
+DailyTagKey = tuple[str, Any, str]
+
+
+def recompute_daily_tags(
+    org_id: int, *, folded_only: bool = False
+) -> dict[DailyTagKey, dict[str, int]]:
+    """{key: sums} for every (tag key, UTC day, tag value) of the organization's stored events,
+    summed in Python: each event adds to one row per tag it carries."""
+    tags: dict[DailyTagKey, dict[str, int]] = {}
+    rows = _events(org_id, folded_only).values_list(
+        "timestamp",
+        "tags",
+        "cost_nanos",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "status",
+    )
+    for ts, event_tags, cost, tin, tout, tcached, status in rows.iterator(chunk_size=5000):
+        for tag_key, tag_value in event_tags.items():
+            key = (tag_key, ts.astimezone(UTC).date(), tag_value)
+            row = tags.setdefault(key, dict.fromkeys(DAILY_FIELDS, 0))
+            row["cost_nanos"] += cost
+            row["call_count"] += 1
+            row["input_tokens"] += tin
+            row["output_tokens"] += tout
+            row["cached_input_tokens"] += tcached
+            row["error_count"] += status == Event.Status.ERROR
+    return tags
+
+
+def snapshot_daily_tags(org_id: int) -> dict[DailyTagKey, dict[str, int]]:
+    """The organization's stored daily tag rows, in the shape `recompute_daily_tags` returns."""
+    return {
+        (row.pop("tag_key"), row.pop("day"), row.pop("tag_value")): row
+        for row in DailyTagCost.objects.filter(organization_id=org_id).values(
+            "tag_key", "day", "tag_value", *DAILY_FIELDS
+        )
+    }

@@ -20,7 +20,14 @@ from tests.factories import event
 from tests.reliability import procs
 from tests.reliability.procs import Child
 from tests.rollup.helpers import T0, database_url_for_subprocess, ingest, pending
-from tests.rollup.recompute import recompute, recompute_daily, snapshot, snapshot_daily
+from tests.rollup.recompute import (
+    recompute,
+    recompute_daily,
+    recompute_daily_tags,
+    snapshot,
+    snapshot_daily,
+    snapshot_daily_tags,
+)
 from tests.waiting import wait_until
 
 pytestmark = [
@@ -127,6 +134,7 @@ def test_three_concurrent_rollup_processes_count_every_event_once(
         stored = snapshot(organization.pk)
         assert stored == recompute(organization.pk)
         assert snapshot_daily(organization.pk) == recompute_daily(organization.pk)
+        assert snapshot_daily_tags(organization.pk) == recompute_daily_tags(organization.pk)
     assert sum(row["turn_count"] for row in snapshot(org.pk).values()) == 18_000
     assert sum(row["turn_count"] for row in snapshot(other.pk).values()) == 2_000
 
@@ -204,4 +212,5 @@ def test_a_rollup_killed_mid_transaction_loses_and_doubles_nothing(
     assert pending(org.pk) == 0
     assert snapshot(org.pk) == recompute(org.pk)
     assert snapshot_daily(org.pk) == recompute_daily(org.pk)
+    assert snapshot_daily_tags(org.pk) == recompute_daily_tags(org.pk)
     assert sum(row["turn_count"] for row in snapshot(org.pk).values()) == 2001

@@ -18,11 +18,18 @@ from hypothesis import strategies as st
 
 from infraprism.models import Organization
 from ingestion.models import Event
-from sessions.models import DailyCost, PendingRollup, Session
+from sessions.models import DailyCost, DailyTagCost, PendingRollup, Session
 from sessions.services import session_rollup_drain
 from tests.factories import event
 from tests.rollup.helpers import T0, ingest, pending, requeue_in_order
-from tests.rollup.recompute import recompute, recompute_daily, snapshot, snapshot_daily
+from tests.rollup.recompute import (
+    recompute,
+    recompute_daily,
+    recompute_daily_tags,
+    snapshot,
+    snapshot_daily,
+    snapshot_daily_tags,
+)
 
 DAY_MICROS = 24 * 3600 * 1_000_000
 
@@ -108,6 +115,7 @@ def test_any_interleaving_of_ingests_replays_and_rollups_equals_a_recomputation(
     PendingRollup.objects.filter(organization_id=org.pk).delete()
     Event.objects.filter(organization=org).delete()
     DailyCost.objects.filter(organization_id=org.pk).delete()
+    DailyTagCost.objects.filter(organization_id=org.pk).delete()
 
     batches = _batches(data)
     order = data.draw(st.permutations(range(len(batches))), label="ingest order")
@@ -135,6 +143,7 @@ def test_any_interleaving_of_ingests_replays_and_rollups_equals_a_recomputation(
             assert pending(org.pk) == 0
             assert snapshot(org.pk) == recompute(org.pk)
             assert snapshot_daily(org.pk) == recompute_daily(org.pk)
+            assert snapshot_daily_tags(org.pk) == recompute_daily_tags(org.pk)
 
     operations = st.lists(st.sampled_from(["replay", "rollup", "shuffle", "drain"]), max_size=3)
     for index in order:
@@ -150,6 +159,7 @@ def test_any_interleaving_of_ingests_replays_and_rollups_equals_a_recomputation(
     expected = recompute(org.pk)
     assert snapshot(org.pk) == expected
     assert snapshot_daily(org.pk) == recompute_daily(org.pk)
+    assert snapshot_daily_tags(org.pk) == recompute_daily_tags(org.pk)
     assert set(expected) == set(
         Event.objects.filter(organization=org, session_id__isnull=False).values_list(
             "session_id", flat=True

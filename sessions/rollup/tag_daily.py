@@ -1,0 +1,87 @@
+"""The daily tag cost table's share of a rollup chunk (sessions.models.DailyTagCost).
+
+Invariant: for every (organization, UTC day, tag key, tag value), the row holds the sums over
+the folded events of that day whose `tags ->> key` is that value: each event adds to one row
+per tag it carries, in the transaction that deletes its queue row, so exactly once.
+
+- PostgreSQL (postgres.py splices `postgres_ctes()` into its one statement, after the daily
+  cost CTE): the chunk's `claimed` rows are first summed per distinct (organization, day, tag
+  set), since the calls of a session usually repeat their tags, then each tag set is expanded
+  once (jsonb_each_text: the text `->>` gives) and the sums added to the rows with an upsert,
+  in one fixed lock order (LOCK_ORDER; sessions/reprice.py updates in the same order).
+  Addition is commutative and associative, so any split into chunks ends at a recomputation;
+  token and count sums saturate at the bigint maximum like costs_daily's.
+- SQLite (sqlite.py runs `sqlite_recompute_days()` after its daily cost rebuild): the tag rows
+  of every touched day are deleted and rebuilt from that day's events, without the events
+  still pending (temp.rollup_unfolded), like costs_daily.
+"""
+
+from ingestion.models import Event
+from sessions.models import DailyTagCost
+
+TABLE = DailyTagCost._meta.db_table
+_BIGINT_MAX = "9223372036854775807"
+KEY = "organization_id, tag_key, day, tag_value"  # the unique key, in its index's order
+# Code point order on every writer: the rollup's ORDER BY, and Python's sort in reprice.
+LOCK_ORDER = 'organization_id, tag_key COLLATE "C", day, tag_value COLLATE "C"'
+SUMS = ("call_count", "input_tokens", "output_tokens", "cached_input_tokens", "error_count")
+_TOKENS = ("input_tokens", "output_tokens", "cached_input_tokens")
+
+
+def _saturating(column: str) -> str:
+    return f"LEAST(sum({column}), {_BIGINT_MAX})::bigint AS {column}"
+
+
+def postgres_ctes() -> str:
+    """CTEs reading the chunk's `claimed` rows and upserting into the tag table. Ends with a
+    comma: splice it between two CTEs of the rollup statement. The upsert runs whether or not
+    the statement reads its RETURNING (PostgreSQL runs every data-modifying CTE to completion).
+    """
+    add = ",\n        ".join(
+        f"{c} = LEAST(s.{c}::numeric + EXCLUDED.{c}, {_BIGINT_MAX})::bigint" for c in SUMS
+    )
+    return f"""tag_day_sets AS (
+    -- One row per distinct (organization, UTC day, tag set) of the chunk: calls repeat tags.
+    SELECT organization_id, (timestamp AT TIME ZONE 'UTC')::date AS day, tags,
+           sum(cost_nanos) AS cost_nanos, count(*) AS call_count,
+           {", ".join(f"sum({c}) AS {c}" for c in _TOKENS)},
+           count(*) FILTER (WHERE is_error) AS error_count
+    FROM claimed WHERE tags IS NOT NULL
+    GROUP BY organization_id, day, tags
+), per_day_tag AS (
+    SELECT s.organization_id, s.day, t.key AS tag_key, t.value AS tag_value,
+           sum(s.cost_nanos) AS cost_nanos,
+           {", ".join(_saturating(c) for c in SUMS)}
+    FROM tag_day_sets s CROSS JOIN LATERAL jsonb_each_text(s.tags) t
+    GROUP BY s.organization_id, s.day, t.key, t.value
+), daily_tags AS (
+    INSERT INTO {TABLE} AS s ({KEY}, cost_nanos, {", ".join(SUMS)})
+    SELECT {KEY}, cost_nanos, {", ".join(SUMS)} FROM per_day_tag
+    ORDER BY {LOCK_ORDER}
+    ON CONFLICT ({KEY}) DO UPDATE SET
+        cost_nanos = s.cost_nanos + EXCLUDED.cost_nanos,
+        {add}
+    RETURNING 1
+), """
+
+
+def sqlite_recompute_days() -> tuple[str, str]:
+    """Delete, then rebuild from the events (those in temp.rollup_unfolded left out), the tag
+    rows of the days in temp.rollup_days (see sqlite.py's daily cost rebuild)."""
+    events_table = Event._meta.db_table
+    delete = (
+        f"DELETE FROM {TABLE} WHERE EXISTS (SELECT 1 FROM rollup_days t "
+        f"WHERE t.organization_id = {TABLE}.organization_id AND t.day = {TABLE}.day)"
+    )
+    insert = f"""
+INSERT INTO {TABLE} ({KEY}, cost_nanos, {", ".join(SUMS)})
+SELECT e.organization_id, j.key, t.day, j.value, exact_sum(e.cost_nanos), count(*),
+    sum(e.input_tokens), sum(e.output_tokens), sum(e.cached_input_tokens),
+    sum(e.status = 'error')
+FROM rollup_days t JOIN {events_table} e ON e.organization_id = t.organization_id
+    AND e.timestamp >= t.day AND e.timestamp < date(t.day, '+1 day')
+CROSS JOIN json_each(e.tags) j
+WHERE NOT EXISTS (SELECT 1 FROM rollup_unfolded u WHERE u.event_pk = e.id)
+GROUP BY e.organization_id, t.day, j.key, j.value
+"""
+    return delete, insert
