@@ -162,7 +162,8 @@ def test_what_the_table_cannot_answer_goes_to_the_events() -> None:
     assert not answers(ReadFilters(kind="events", start=paris_midnight), "tag:env")
     assert not answers(ReadFilters(kind="events", tags=(("env", "prod"),)), "tag:env")
     for name in ("entity_type", "entity_id", "model", "provider", "session_id", "status"):
-        assert not answers(ReadFilters(kind="events", **{name: "x"}), "tag:env"), name
+        one_filter: dict[str, Any] = {name: "x"}
+        assert not answers(ReadFilters(kind="events", **one_filter), "tag:env"), name
     assert not answers(ReadFilters(kind="events"), "session")
     assert not answers(ReadFilters(kind="events", session_id="s"), "model")
     assert not answers(ReadFilters(kind="events", status="error"), "model")

@@ -63,7 +63,7 @@ def test_every_distributed_table_keys_on_organization() -> None:
     tables = distributed_tables()
     # The tables this issue names, whatever else exists.
     assert {"ingestion_event", "ingestion_eventkey", "ingestion_pendingrollup"} <= set(tables)
-    assert "llm_sessions_session" in tables
+    assert {"llm_sessions_session", "costs_daily", "costs_daily_tags"} <= set(tables)
     problems = []
     for table in tables:
         keys = _keys(table)
@@ -116,6 +116,7 @@ def test_ingestion_rollup_and_analytics_touch_one_organization(client, other_cli
     org_id = client.organization.pk
     with CaptureQueriesContext(connection) as captured:
         client.post_json("/v1/events", event("one", session_id="s-1", tags={"team": "a"}))
+        client.get("/v1/analytics/costs?group_by=tag:team")  # the tag report with pending rows
         client.post_json(
             "/v1/events/batch",
             {
@@ -135,6 +136,7 @@ def test_ingestion_rollup_and_analytics_touch_one_organization(client, other_cli
             "/v1/analytics/costs?group_by=day",
             "/v1/analytics/costs?group_by=entity",
             "/v1/analytics/costs?group_by=model&tag=team:a",
+            "/v1/analytics/costs?group_by=tag:team",
             "/v1/analytics/events",
             "/v1/analytics/events?session_id=s-1",
         ):
