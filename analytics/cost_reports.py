@@ -9,11 +9,12 @@ The daily cost table holds per (organization, UTC day, entity, model, provider) 
 answers groupings by entity, entity_type, model, provider and UTC day, filtered by entity,
 model, provider and bounds on UTC midnights.
 
-The daily tag cost table holds per (organization, tag key, UTC day, tag value) sums. It answers
-`tag:KEY` groupings when the only filters are bounds on UTC midnights (no entity, model,
-provider, tag, session or status filter: the table has no such columns). The events without
-the key (the events query's NULL group) are exact differences: the daily cost table's sums
-over the range minus the tag table's sums for that key, plus the pending ones.
+The daily tag cost table holds per (organization, tag key, UTC day, tag value) sums, and per
+day the sums over all events (key ALL_EVENTS, ""). It answers `tag:KEY` groupings when the
+only filters are bounds on UTC midnights (no entity, model, provider, tag, session or status
+filter: the table has no such columns). The events without the key (the events query's NULL
+group) are exact differences: the days' ALL_EVENTS rows minus the key's rows, plus the
+pending ones without the key.
 
 Everything else (tag filters, tag groupings with other filters, session or status filters,
 per-session groups, days or bounds in another time zone) falls back to the events.
@@ -32,6 +33,7 @@ from django.db import connection
 
 from analytics.filters import ReadFilters
 from sessions.models import DailyCost, DailyTagCost, PendingRollup
+from sessions.rollup.tag_daily import ALL_EVENTS
 
 TABLE_GROUPS = ("entity", "entity_type", "model", "provider", "day")
 TAG_PREFIX = "tag:"  # analytics/selectors.py TAG_GROUP_PREFIX
@@ -70,7 +72,10 @@ def _on_utc_midnight(bound: datetime | None) -> bool:
 
 
 def _tag_key(group_by: str) -> str | None:
-    return group_by[len(TAG_PREFIX) :] if group_by.startswith(TAG_PREFIX) else None
+    """KEY of a tag:KEY grouping (never ALL_EVENTS, which is no tag key)."""
+    if not group_by.startswith(TAG_PREFIX) or group_by == TAG_PREFIX + ALL_EVENTS:
+        return None
+    return group_by[len(TAG_PREFIX) :]
 
 
 def table_answers(filters: ReadFilters, group_by: str) -> bool:
@@ -167,7 +172,7 @@ def _tag_statement(
     organization_id: int, filters: ReadFilters, tag_key: str
 ) -> tuple[str, list[Any]]:
     """The events query's rows for group_by=tag:KEY (group_key: the tag's text, NULL for the
-    events without the key), from the two daily tables and the queue."""
+    events without the key), from the daily tag table and the queue."""
     ops = connection.ops
     postgres = connection.vendor == "postgresql"
     days: list[str] = []
@@ -185,11 +190,7 @@ def _tag_statement(
         queue_where.append("timestamp < %s")
         queue_params.append(ops.adapt_datetimefield_value(filters.end))
     in_range = "".join(f" AND {d}" for d in days)
-    tags, daily, queue = (
-        DailyTagCost._meta.db_table,
-        DailyCost._meta.db_table,
-        PendingRollup._meta.db_table,
-    )
+    tags, queue = DailyTagCost._meta.db_table, PendingRollup._meta.db_table
     if postgres:
         total = "sum"
         # The tag table's rows of the key, subtracted: NUMERIC negates exactly.
@@ -217,7 +218,7 @@ FROM (
     GROUP BY tag_value
     UNION ALL
     -- Folded events without the key: every folded event of the range ...
-    SELECT NULL, {sums} FROM {daily} WHERE organization_id = %s{in_range}
+    SELECT NULL, {sums} FROM {tags} WHERE organization_id = %s AND tag_key = %s{in_range}
     UNION ALL
     -- ... minus those with the key.
     SELECT NULL, {minus} FROM {tags} WHERE organization_id = %s AND tag_key = %s{in_range}
@@ -233,7 +234,7 @@ ORDER BY total DESC, group_key ASC NULLS LAST
 """
     params = [
         *(organization_id, tag_key, *day_params),
-        *(organization_id, *day_params),
+        *(organization_id, ALL_EVENTS, *day_params),
         *(organization_id, tag_key, *day_params),
         tag_key,
         *queue_params,

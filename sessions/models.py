@@ -152,12 +152,13 @@ class DailyCost(models.Model):
 class DailyTagCost(models.Model):
     """Calls, tokens and exact cost per (organization, UTC day, tag key, tag value).
 
-    An event adds to one row per tag it carries (an event without tags adds to none), folded by
-    the rollup from the same queue rows and in the same transaction as DailyCost (sessions/
-    rollup/tag_daily.py), so exactly once too. tag_value is what `tags ->> key` gives: tag
-    values are strings after ingestion validation (ingestion/schema.py), "" included, so the
-    key has no NULLs. The cost reports grouped by a tag read it (analytics/cost_reports.py);
-    the events without the key are DailyCost minus this table for that key.
+    An event adds to one row per tag it carries, and to its day's row of all events (tag_key
+    and tag_value "": ingestion never accepts an empty key), folded by the rollup from the same
+    queue rows and in the same transaction as DailyCost (sessions/rollup/tag_daily.py), so
+    exactly once too. tag_value is what `tags ->> key` gives: tag values are strings after
+    ingestion validation (ingestion/schema.py), "" included, so the key has no NULLs. The cost
+    reports grouped by a tag read it (analytics/cost_reports.py); the events without a key
+    are the day rows of all events minus the key's rows.
     """
 
     organization_id = models.BigIntegerField()

@@ -35,6 +35,7 @@ from ingestion.models import Event
 from ingestion.pricing import PriceBook
 from sessions.models import DailyCost, DailyTagCost, PendingRollup, Session
 from sessions.rollup.sqlite import create_touched_tables, recompute_touched
+from sessions.rollup.tag_daily import ALL_EVENTS
 from sessions.signals import costs_changed
 
 logger = logging.getLogger(__name__)
@@ -224,10 +225,14 @@ def _add_differences(
 def _tag_differences(
     organization_id: int, folded: list[Event], differences: dict[int, int]
 ) -> dict[tuple[str, date, str], int]:
-    """Per daily tag row (tag_key, day, tag_value), the folded events' difference. The tags
-    are read as the rollup reads them: the text `tags ->> key` gives, for each key."""
+    """Per daily tag row (tag_key, day, tag_value), the folded events' difference: each
+    event's day row of all events (ALL_EVENTS), and a row per tag it carries, read as the
+    rollup reads them (the text `tags ->> key` gives, for each key)."""
     changed = {event.pk: event for event in folded if differences[event.pk]}
     per_tag: dict[tuple[str, date, str], int] = defaultdict(int)
+    for pk, event in changed.items():
+        day = event.timestamp.astimezone(UTC).date()
+        per_tag[(ALL_EVENTS, day, ALL_EVENTS)] += differences[pk]
     if not changed:
         return per_tag
     with connection.cursor() as cursor:

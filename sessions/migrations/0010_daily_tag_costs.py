@@ -1,8 +1,9 @@
 """The daily tag cost table (sessions.models.DailyTagCost), distribution-ready and with half of
 each page free like costs_daily, and its backfill.
 
-Backfill: every stored event that is not pending adds to one row per tag it carries (pending
-events fold in at their rollup, which from now on folds them into this table too). Run it with
+Backfill: every stored event that is not pending adds to one row per tag it carries and to its
+day's row under the key "" (all events; pending events fold in at their rollup, which from now
+on folds them into this table too). Run it with
 ingestion stopped or on an idle queue, as for 0007: an event folded by the old rollup between
 the backfill and the new code's start would be in costs_daily but not here (docs/decisions.md).
 """
@@ -36,17 +37,26 @@ def _backfill_sql(vendor: str) -> str:
             "CROSS JOIN json_each(e.tags) t",
         )
         tokens = "sum(e.{0})"
+    sums = (
+        f"{cost}, count(*), {tokens.format('input_tokens')}, {tokens.format('output_tokens')}, "
+        f"{tokens.format('cached_input_tokens')}, {errors}"
+    )
+    folded = """NOT EXISTS (SELECT 1 FROM ingestion_pendingrollup p
+                  WHERE p.event_pk = e.id AND p.organization_id = e.organization_id)"""
+    # Written in a fixed version: the key "" is sessions/rollup/tag_daily.py's ALL_EVENTS.
     return f"""
 INSERT INTO {_TABLE} (
     organization_id, day, tag_key, tag_value, cost_nanos, call_count, input_tokens,
     output_tokens, cached_input_tokens, error_count)
-SELECT e.organization_id, {day}, t.key, t.value, {cost}, count(*),
-       {tokens.format("input_tokens")}, {tokens.format("output_tokens")},
-       {tokens.format("cached_input_tokens")}, {errors}
+SELECT e.organization_id, {day}, t.key, t.value, {sums}
 FROM ingestion_event e {tags}
-WHERE NOT EXISTS (SELECT 1 FROM ingestion_pendingrollup p
-                  WHERE p.event_pk = e.id AND p.organization_id = e.organization_id)
+WHERE {folded}
 GROUP BY 1, 2, 3, 4
+UNION ALL
+SELECT e.organization_id, {day}, '', '', {sums}
+FROM ingestion_event e
+WHERE {folded}
+GROUP BY 1, 2
 """
 
 

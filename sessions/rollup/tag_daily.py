@@ -1,8 +1,12 @@
 """The daily tag cost table's share of a rollup chunk (sessions.models.DailyTagCost).
 
 Invariant: for every (organization, UTC day, tag key, tag value), the row holds the sums over
-the folded events of that day whose `tags ->> key` is that value: each event adds to one row
-per tag it carries, in the transaction that deletes its queue row, so exactly once.
+the folded events of that day whose `tags ->> key` is that value; and the row with the key
+ALL_EVENTS ("", which ingestion never accepts as a tag key) and value "" holds the sums over
+all folded events of the day, tagged or not. Each event adds to that row and to one row per tag
+it carries, in the transaction that deletes its queue row, so exactly once. The events of a day
+without a key are then the ALL_EVENTS row minus the key's rows (analytics/cost_reports.py):
+a few rows per day, instead of summing the day's costs_daily rows (one per entity and model).
 
 - PostgreSQL (postgres.py splices `postgres_ctes()` into its one statement, after the daily
   cost CTE): the chunk's `claimed` rows are first summed per distinct (organization, day, tag
@@ -20,6 +24,7 @@ from ingestion.models import Event
 from sessions.models import DailyTagCost
 
 TABLE = DailyTagCost._meta.db_table
+ALL_EVENTS = ""  # the tag_key (and tag_value) of each day's row over every folded event
 _BIGINT_MAX = "9223372036854775807"
 KEY = "organization_id, tag_key, day, tag_value"  # the unique key, in its index's order
 # Code point order on every writer: the rollup's ORDER BY, and Python's sort in reprice.
@@ -42,18 +47,23 @@ def postgres_ctes() -> str:
     )
     return f"""tag_day_sets AS (
     -- One row per distinct (organization, UTC day, tag set) of the chunk: calls repeat tags.
+    -- Untagged events (tags NULL) too: they count in the day's ALL_EVENTS row.
     SELECT organization_id, (timestamp AT TIME ZONE 'UTC')::date AS day, tags,
            sum(cost_nanos) AS cost_nanos, count(*) AS call_count,
            {", ".join(f"sum({c}) AS {c}" for c in _TOKENS)},
            count(*) FILTER (WHERE is_error) AS error_count
-    FROM claimed WHERE tags IS NOT NULL
+    FROM claimed
     GROUP BY organization_id, day, tags
 ), per_day_tag AS (
     SELECT s.organization_id, s.day, t.key AS tag_key, t.value AS tag_value,
            sum(s.cost_nanos) AS cost_nanos,
            {", ".join(_saturating(c) for c in SUMS)}
-    FROM tag_day_sets s CROSS JOIN LATERAL jsonb_each_text(s.tags) t
+    FROM tag_day_sets s CROSS JOIN LATERAL jsonb_each_text(s.tags) t  -- none for NULL tags
     GROUP BY s.organization_id, s.day, t.key, t.value
+    UNION ALL
+    SELECT organization_id, day, '{ALL_EVENTS}', '{ALL_EVENTS}', sum(cost_nanos),
+           {", ".join(_saturating(c) for c in SUMS)}
+    FROM tag_day_sets GROUP BY organization_id, day
 ), daily_tags AS (
     INSERT INTO {TABLE} AS s ({KEY}, cost_nanos, {", ".join(SUMS)})
     SELECT {KEY}, cost_nanos, {", ".join(SUMS)} FROM per_day_tag
@@ -73,15 +83,26 @@ def sqlite_recompute_days() -> tuple[str, str]:
         f"DELETE FROM {TABLE} WHERE EXISTS (SELECT 1 FROM rollup_days t "
         f"WHERE t.organization_id = {TABLE}.organization_id AND t.day = {TABLE}.day)"
     )
+    # Each folded event of the day once per tag, and once more under ALL_EVENTS.
+    days_events = f"""
+FROM rollup_days t JOIN {events_table} e ON e.organization_id = t.organization_id
+    AND e.timestamp >= t.day AND e.timestamp < date(t.day, '+1 day')"""
+    folded = "NOT EXISTS (SELECT 1 FROM rollup_unfolded u WHERE u.event_pk = e.id)"
+    sums = (
+        "exact_sum(e.cost_nanos), count(*), sum(e.input_tokens), sum(e.output_tokens), "
+        "sum(e.cached_input_tokens), sum(e.status = 'error')"
+    )
     insert = f"""
 INSERT INTO {TABLE} ({KEY}, cost_nanos, {", ".join(SUMS)})
-SELECT e.organization_id, j.key, t.day, j.value, exact_sum(e.cost_nanos), count(*),
-    sum(e.input_tokens), sum(e.output_tokens), sum(e.cached_input_tokens),
-    sum(e.status = 'error')
-FROM rollup_days t JOIN {events_table} e ON e.organization_id = t.organization_id
-    AND e.timestamp >= t.day AND e.timestamp < date(t.day, '+1 day')
+SELECT e.organization_id, j.key, t.day, j.value, {sums}
+{days_events}
 CROSS JOIN json_each(e.tags) j
-WHERE NOT EXISTS (SELECT 1 FROM rollup_unfolded u WHERE u.event_pk = e.id)
+WHERE {folded}
 GROUP BY e.organization_id, t.day, j.key, j.value
+UNION ALL
+SELECT e.organization_id, '{ALL_EVENTS}', t.day, '{ALL_EVENTS}', {sums}
+{days_events}
+WHERE {folded}
+GROUP BY e.organization_id, t.day
 """
     return delete, insert

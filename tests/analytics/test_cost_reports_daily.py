@@ -217,4 +217,5 @@ def test_tag_report_counts_pending_and_folded_events_once(org: Organization) -> 
         (None, 3, 5, 22 * nano),
         ("", 1, 0, 8 * nano),
     ]
-    assert DailyTagCost.objects.filter(organization_id=org.pk).count() == 2
+    # team=a and env=prod, and the day's row of all events.
+    assert DailyTagCost.objects.filter(organization_id=org.pk).count() == 3

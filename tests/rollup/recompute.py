@@ -11,7 +11,8 @@ strings), by `fold`. Its sources:
 The daily cost table has its oracle here too: `recompute_daily(org_id)` sums the stored events
 per (UTC day, entity, model, provider) in Python, `snapshot_daily(org_id)` reads the table; and
 the daily tag cost table: `recompute_daily_tags(org_id)` sums them per (tag key, UTC day, tag
-value), one row per tag an event carries, `snapshot_daily_tags(org_id)` reads the table.
+value), one row per tag an event carries plus the day's row of all events (key and value ""),
+`snapshot_daily_tags(org_id)` reads the table.
 """
 
 from collections.abc import Iterable
@@ -277,7 +278,8 @@ def recompute_daily_tags(
     org_id: int, *, folded_only: bool = False
 ) -> dict[DailyTagKey, dict[str, int]]:
     """{key: sums} for every (tag key, UTC day, tag value) of the organization's stored events,
-    summed in Python: each event adds to one row per tag it carries."""
+    summed in Python: each event adds to one row per tag it carries, and to its day's row of
+    all events ("", day, "")."""
     tags: dict[DailyTagKey, dict[str, int]] = {}
     rows = _events(org_id, folded_only).values_list(
         "timestamp",
@@ -289,7 +291,7 @@ def recompute_daily_tags(
         "status",
     )
     for ts, event_tags, cost, tin, tout, tcached, status in rows.iterator(chunk_size=5000):
-        for tag_key, tag_value in event_tags.items():
+        for tag_key, tag_value in [*event_tags.items(), ("", "")]:
             key = (tag_key, ts.astimezone(UTC).date(), tag_value)
             row = tags.setdefault(key, dict.fromkeys(DAILY_FIELDS, 0))
             row["cost_nanos"] += cost
