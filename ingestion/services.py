@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from ingestion.event_store import events_insert
+from ingestion.event_store import events_insert, is_one_statement
 from ingestion.group_commit import GroupCommit
 from ingestion.models import Event
 from ingestion.pricing import PriceBook
@@ -101,7 +101,7 @@ def _store_in_group(
 
 
 # Concurrent small ingests share one transaction (ingestion/group_commit.py).
-_group_commit = GroupCommit(_store_in_group)
+_group_commit = GroupCommit(_store_in_group, one_statement=is_one_statement)
 
 
 def _uses_group_commit(events: Sequence[tuple[ValidEvent, str]]) -> bool:
