@@ -141,6 +141,9 @@ def events_accept(*, organization_id: int, result: IngestResult, now: datetime) 
             event_ids=frozenset(e.event_id for e in result.valid),
             received_at=now,
         )
+    elif not connection.in_atomic_block and is_one_statement(priced):
+        # One statement is a transaction of its own (autocommit): no BEGIN/COMMIT round trips.
+        result.new_event_ids = events_store(organization_id, priced, now)
     else:
         with transaction.atomic():
             result.new_event_ids = events_store(organization_id, priced, now)
