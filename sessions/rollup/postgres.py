@@ -95,6 +95,12 @@ def _merge_tags(part: str) -> str:
 
 _DAILY_KEY = "organization_id, day, entity_type, entity_id, model, provider"
 _DAILY_SUMS = ("call_count", "input_tokens", "output_tokens", "cached_input_tokens", "error_count")
+# The daily key of a group, text in code point order (COLLATE "C"): equal where the default
+# collation is equal, and the order the daily rows are locked in.
+_DAILY_GROUP = (
+    "day, coalesce(entity_type, '') COLLATE \"C\", coalesce(entity_id, '') COLLATE \"C\", "
+    'model COLLATE "C", provider COLLATE "C"'
+)
 
 
 def _statement() -> str:
@@ -169,9 +175,9 @@ WITH claimed AS (
     FROM grouped WHERE session_id IS NOT NULL AND tags IS NOT NULL
     GROUP BY session_id, tags
 ), tag_firsts AS (
-    SELECT DISTINCT ON (ts.session_id, t.key) ts.session_id, t.key, t.value, ts.rank
+    SELECT DISTINCT ON (ts.session_id, t.key COLLATE "C") ts.session_id, t.key, t.value, ts.rank
     FROM tag_sets ts CROSS JOIN LATERAL jsonb_each(ts.tags) t
-    ORDER BY ts.session_id, t.key, ts.rank COLLATE "C"
+    ORDER BY ts.session_id, t.key COLLATE "C", ts.rank COLLATE "C"
 ), per_session_tags AS (
     SELECT session_id,
            jsonb_object_agg(key, value) AS tags, jsonb_object_agg(key, rank) AS tag_ranks
@@ -216,13 +222,15 @@ WITH claimed AS (
 ), daily AS (
     -- Every claimed event, sessionless ones too. "" stands for no entity (DailyCost).
     INSERT INTO {daily} AS s ({_DAILY_KEY}, cost_nanos, {", ".join(_DAILY_SUMS)})
-    SELECT %(org)s, day, coalesce(entity_type, ''), coalesce(entity_id, ''), model, provider,
+    SELECT %(org)s, {_DAILY_GROUP},
            sum(cost_nanos), sum(calls)::bigint, {_saturated_sum("input_tokens")},
            {_saturated_sum("output_tokens")}, {_saturated_sum("cached_input_tokens")},
            sum(errors)::bigint
     FROM grouped
-    GROUP BY day, coalesce(entity_type, ''), coalesce(entity_id, ''), model, provider
-    ORDER BY 2, 3, 4, 5, 6  -- one lock order for every writer, as for the sessions
+    GROUP BY {_DAILY_GROUP}
+    -- One lock order for every writer, as for the sessions: code point order, whatever the
+    -- database's collation, as sessions/reprice.py sorts in Python (and cheaper to sort).
+    ORDER BY 2, 3, 4, 5, 6
     ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET
         cost_nanos = s.cost_nanos + EXCLUDED.cost_nanos,
         {", ".join(_add_saturating(c) for c in _DAILY_SUMS)}
