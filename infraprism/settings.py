@@ -188,8 +188,10 @@ MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES + 1024
 MAX_BATCH_EVENTS = 1000
 # Concurrent small ingests (PostgreSQL) share one transaction, each answered after its commit
-# (ingestion/group_commit.py); off: one transaction per request.
-INGEST_GROUP_COMMIT = env.bool("INGEST_GROUP_COMMIT", default=True)
+# (ingestion/group_commit.py). Off by default since single-statement ingests autocommit: each
+# request then writes in one round trip of its own, which measured a lower p99 at the same
+# throughput (docs/performance.md, "Ingest: single events", round 4).
+INGEST_GROUP_COMMIT = env.bool("INGEST_GROUP_COMMIT", default=False)
 # POST /v1/events accepted before Django's stack when certain to succeed (ingestion/fast_path.py,
 # a WSGI wrapper in infraprism/wsgi.py); off: every request goes through Django and DRF.
 INGEST_FAST_PATH = env.bool("INGEST_FAST_PATH", default=True)

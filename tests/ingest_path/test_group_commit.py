@@ -162,9 +162,13 @@ def test_a_failing_write_fails_alone(org: Organization) -> None:
     ]
 
 
-def test_a_dead_connection_is_replaced_without_failing_the_request(org: Organization) -> None:
-    """Group commit skips Django's SELECT 1 health check; a connection killed while idle must
-    still not fail the next ingest."""
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "alone"])
+def test_a_dead_connection_is_replaced_without_failing_the_request(
+    org: Organization, settings: Any, grouped: bool
+) -> None:
+    """Small writes skip Django's SELECT 1 health check, grouped or not; a connection killed
+    while idle must still not fail the next ingest."""
+    settings.INGEST_GROUP_COMMIT = grouped
     before = events_ingest(organization_id=org.pk, items=[event("before", cost=Decimal("0.1"))])
     assert before.accepted
     pid = connection.connection.info.backend_pid
@@ -200,11 +204,13 @@ class _CountingAtomic:
         return transaction.atomic(*args, **kwargs)
 
 
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "alone"])
 def test_a_lone_small_write_is_one_statement_without_a_transaction_block(
-    org: Organization, monkeypatch: pytest.MonkeyPatch
+    org: Organization, monkeypatch: pytest.MonkeyPatch, settings: Any, grouped: bool
 ) -> None:
     """One organization's few events in a known month: one statement in autocommit mode (no
     BEGIN/COMMIT round trips), with the event, its idempotency key and its queue row."""
+    settings.INGEST_GROUP_COMMIT = grouped
     from ingestion import group_commit
     from ingestion.models import EventKey
     from lifecycle import partitions
