@@ -55,9 +55,6 @@ MIDDLEWARE = [
     # Before the body limit: chunked OTLP bodies (Node.js exporters) read whole, capped.
     "otel.middleware.ChunkedOtlpBodyMiddleware",
     "infraprism.middleware.BodySizeLimitMiddleware",
-    # POST /v1/events answered without the stack below when it will certainly be accepted
-    # (INGEST_FAST_PATH; ingestion/fast_path.py); every other request passes through.
-    "ingestion.fast_path.SingleEventFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -191,10 +188,12 @@ MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES + 1024
 MAX_BATCH_EVENTS = 1000
 # Concurrent small ingests (PostgreSQL) share one transaction, each answered after its commit
-# (ingestion/group_commit.py); off: one transaction per request.
-INGEST_GROUP_COMMIT = env.bool("INGEST_GROUP_COMMIT", default=True)
-# POST /v1/events accepted by a middleware without the rest of the stack (ingestion/fast_path.py);
-# off: every request goes through DRF.
+# (ingestion/group_commit.py). Off by default since single-statement ingests autocommit: each
+# request then writes in one round trip of its own, which measured a lower p99 at the same
+# throughput (docs/performance.md, "Ingest: single events", round 4).
+INGEST_GROUP_COMMIT = env.bool("INGEST_GROUP_COMMIT", default=False)
+# POST /v1/events accepted before Django's stack when certain to succeed (ingestion/fast_path.py,
+# a WSGI wrapper in infraprism/wsgi.py); off: every request goes through Django and DRF.
 INGEST_FAST_PATH = env.bool("INGEST_FAST_PATH", default=True)
 # How far in the future an event timestamp may be (clock skew allowance).
 MAX_FUTURE_SKEW_SECONDS = 300

@@ -9,6 +9,7 @@ events table keeps its unique constraint; the same statements row by row inside 
 transaction.
 """
 
+import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -25,6 +26,9 @@ from ingestion.validation import ValidEvent
 from lifecycle import partitions
 from lifecycle.months import months_of
 from sessions.rollup import queue
+
+# Django's debug cursor logs its queries here; the prepared inserts below do the same.
+_sql_logger = logging.getLogger("django.db.backends")
 
 EVENT_COLUMNS = (
     "event_id",
@@ -187,11 +191,21 @@ def _insert_prepared(sql: str, params: Sequence[Any]) -> set[str]:
         cursor.execute(sql, params, prepare=True)
         new_ids = {event_id for (event_id,) in cursor.fetchall()}
     if connection.queries_logged:  # as Django's debug cursor logs it (tests capture queries)
-        connection.queries_log.append(
-            {
-                "sql": psycopg.ClientCursor(raw).mogrify(sql, params),
-                "time": f"{time.monotonic() - started:.3f}",
-            }
+        duration = time.monotonic() - started
+        logged = psycopg.ClientCursor(raw).mogrify(sql, params)
+        connection.queries_log.append({"sql": logged, "time": f"{duration:.3f}"})
+        _sql_logger.debug(
+            "(%.3f) %s; args=%s; alias=%s",
+            duration,
+            logged,
+            params,
+            connection.alias,
+            extra={
+                "duration": duration,
+                "sql": logged,
+                "params": params,
+                "alias": connection.alias,
+            },
         )
     return new_ids
 
@@ -263,12 +277,24 @@ def _insert_sqlite(
     return new_ids
 
 
+def is_one_statement(events: Sequence[tuple[ValidEvent, str]]) -> bool:
+    """Whether events_insert stores these events in a single statement: on PostgreSQL, few
+    enough to go inline, every month's partition already known. A single statement is atomic
+    on its own, so it needs no transaction around it (ingestion/group_commit.py)."""
+    return (
+        connection.vendor == "postgresql"
+        and 0 < len(events) <= SMALL_BATCH
+        and partitions.months_known(months_of(event.timestamp for event, _ in events))
+    )
+
+
 def events_insert(
     *, organization_id: int, events: Sequence[tuple[ValidEvent, str]], received_at: datetime
 ) -> set[str]:
     """Insert (event, cost_source) pairs; returns the event_ids that were new.
 
-    Must run inside a transaction: the events and their rollup work commit together.
+    Must run inside a transaction, so the events and their rollup work commit together; or,
+    when is_one_statement(events), in autocommit mode, where that statement is the transaction.
     """
     rows = [event_row(event, cost_source) for event, cost_source in events]
     if connection.vendor == "postgresql":

@@ -1,28 +1,36 @@
-"""POST /v1/events without the framework: a middleware that answers the common case itself.
+"""POST /v1/events without the framework: a WSGI wrapper that answers the common case itself.
 
 Most of a single event's server time was the stack around it, not the insert
-(docs/performance.md, "Ingest: single events"): eleven middleware and DRF's dispatch cost
-more CPU than validation, pricing and the write together. This middleware sits right after
-the body-size check. For a request that will certainly be accepted (a valid key with the
-ingest scope, an allowed host, a body that decodes into the schema's struct and passes
-validation, room in the rate limit) it stores the event and answers 202 itself. Anything else,
-including every error, goes down the normal stack, which answers exactly as before; so no
-status code, error body or header is written twice.
+(docs/performance.md, "Ingest: single events"): Django's request handling (request and response
+objects, the request_started/finished signals), eleven middleware and DRF's dispatch cost more
+CPU than validation, pricing and the write together. This wrapper sits around Django's WSGI
+application (infraprism/wsgi.py). For a request that will certainly be accepted (a valid key
+with the ingest scope, an allowed host, a body within the size limit that decodes into the
+schema's struct and passes validation, room in the rate limit) it stores the event and answers
+202 itself. Anything else, including every error, goes to Django unchanged (the body already
+read is handed back), which answers exactly as before; so no status code, error body or header
+is written twice.
 
 The 202's headers (security headers, CSP, X-Frame-Options, DRF's Allow) are copied from the
-first 202 the normal stack gave in this process, per scheme (HSTS is https-only), and forgotten
-on a settings change. Until then every request takes the normal path.
+first 202 Django gave for this path in this process, per scheme (HSTS is https-only), and
+forgotten on a settings change. Until then every request goes to Django. What the skipped
+layers did for such a request is done here: the request log line, the request metrics, the
+body-size check, and the end-of-request check of the database connection's age and health.
 """
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from http.client import responses
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
+from django.core.handlers.exception import response_for_exception
+from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import setting_changed
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -40,6 +48,12 @@ from ingestion.parsers import decode
 from ingestion.schema import EventIn, event_decoder
 from ingestion.services import events_accept, events_validate
 from ingestion.views import EventViewSet
+from metrics.middleware import count_request
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+# status, headers, body
+Answer = tuple[int, list[tuple[str, str]], bytes]
 
 EVENTS_PATH = "/v1/events"
 
@@ -86,9 +100,15 @@ def _event(request: HttpRequest) -> EventIn | None:
     return item if isinstance(item, EventIn) else None
 
 
-class SingleEventFastPathMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+def _status_line(status: int) -> str:
+    return f"{status} {responses[status]}"
+
+
+class SingleEventFastPath:
+    """WSGI application: `app` (Django's) with POST EVENTS_PATH answered here when it can be."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
         self.serves: bool | None = None
 
     def _serves_events(self) -> bool:
@@ -105,59 +125,95 @@ class SingleEventFastPathMiddleware:
             )
         return self.serves
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if (
-            request.method != "POST"
-            or request.path_info != EVENTS_PATH
+            environ.get("REQUEST_METHOD") != "POST"
+            or environ.get("PATH_INFO") != EVENTS_PATH
             or not self._serves_events()
         ):
-            return self.get_response(request)
+            return self.app(environ, start_response)
         started = time.perf_counter()
-        response = self._answer(request) if settings.INGEST_FAST_PATH else None
-        if response is None:
-            response = self.get_response(request)
-            if response.status_code == 202 and not response.cookies:
-                _learned.setdefault(
-                    request.is_secure(),
-                    [(k, v) for k, v in response.items() if k.lower() != "content-length"],
-                )
-            return response
-        log_request(request, response.status_code, (time.perf_counter() - started) * 1000)
-        return response
+        request = WSGIRequest(environ)
+        answer = None
+        if settings.INGEST_FAST_PATH and not settings.DEBUG:
+            try:
+                answer = _answer(request)
+            except Exception as exc:  # noqa: BLE001 - answered as Django answers a view's error
+                answer = _from_response(response_for_exception(request, exc))
+        if answer is None:
+            if hasattr(request, "_body"):  # read here: Django reads it again
+                environ["wsgi.input"] = io.BytesIO(request._body)
+            return self.app(environ, _learning(request.is_secure(), start_response))
+        status, headers, body = answer
+        start_response(_status_line(status), headers)
+        elapsed = time.perf_counter() - started
+        log_request(request, status, elapsed * 1000)
+        count_request(request, status, elapsed)
+        # What request_finished does for the one connection this path used (not inside a
+        # caller's transaction: a test's, as Django's test client also skips it).
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+        return [body]
 
-    def _answer(self, request: HttpRequest) -> HttpResponse | None:
-        """The 202 for a request certain to be accepted, else None (nothing was stored)."""
-        headers = _learned.get(request.is_secure())
-        if headers is None or request.META.get("HTTP_ACCEPT", "") not in _JSON_ACCEPTS:
-            return None
-        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
-            return None
-        try:
-            request.get_host()  # CommonMiddleware's ALLOWED_HOSTS check
-        except DisallowedHost:
-            return None
-        api_key = _api_key(request)
-        if api_key is None:
-            return None
-        api_key_touch(api_key=api_key)  # as authentication does, whatever follows
-        principal = ApiKeyPrincipal(api_key)
-        request.infraprism_principal = principal  # type: ignore[attr-defined]
-        item = _event(request)
-        if item is None:
-            return None
-        now = datetime.now(UTC)
-        result = events_validate(items=[item], now=now)
-        # Last, as it counts the request: a refused one is counted again by the normal stack,
-        # which is harmless past the limit.
-        if result.errors or not IngestRateThrottle().allow_principal(principal):
-            return None
-        result = events_accept(organization_id=api_key.organization_id, result=result, now=now)
-        event_id = result.valid[0].event_id
-        response = HttpResponse(
-            dumps({"event_id": event_id, "duplicate": event_id not in result.new_event_ids}),
-            status=202,
-        )
-        for name, value in headers:
-            response[name] = value
-        response["Content-Length"] = str(len(response.content))  # as CommonMiddleware sets it
-        return response
+
+def _learning(secure: bool, start_response: StartResponse) -> StartResponse:
+    """start_response, remembering the headers of Django's first 202 for this scheme."""
+
+    def learn(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        if status.startswith("202 ") and not any(k.lower() == "set-cookie" for k, _ in headers):
+            _learned.setdefault(
+                secure, [(k, v) for k, v in headers if k.lower() != "content-length"]
+            )
+        return start_response(status, headers, exc_info)
+
+    return learn
+
+
+def _from_response(response: HttpResponse) -> Answer:
+    headers = [*response.items()]
+    headers += [("Set-Cookie", c.output(header="")) for c in response.cookies.values()]
+    return response.status_code, headers, response.content
+
+
+def _answer(request: HttpRequest) -> Answer | None:
+    """The 202 for a request certain to be accepted, else None (nothing was stored)."""
+    headers = _learned.get(request.is_secure())
+    if headers is None or request.META.get("HTTP_ACCEPT", "") not in _JSON_ACCEPTS:
+        return None
+    if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+        return None
+    if not _within_body_limit(request.META):
+        return None
+    try:
+        request.get_host()  # CommonMiddleware's ALLOWED_HOSTS check
+    except DisallowedHost:
+        return None
+    api_key = _api_key(request)
+    if api_key is None:
+        return None
+    api_key_touch(api_key=api_key)  # as authentication does, whatever follows
+    principal = ApiKeyPrincipal(api_key)
+    request.infraprism_principal = principal  # type: ignore[attr-defined]
+    item = _event(request)
+    if item is None:
+        return None
+    now = datetime.now(UTC)
+    result = events_validate(items=[item], now=now)
+    # Last, as it counts the request: a refused one is counted again by the normal stack,
+    # which is harmless past the limit.
+    if result.errors or not IngestRateThrottle().allow_principal(principal):
+        return None
+    result = events_accept(organization_id=api_key.organization_id, result=result, now=now)
+    event_id = result.valid[0].event_id
+    body = dumps({"event_id": event_id, "duplicate": event_id not in result.new_event_ids})
+    return 202, [*headers, ("Content-Length", str(len(body)))], body
+
+
+def _within_body_limit(meta: dict[str, Any]) -> bool:
+    """What BodySizeLimitMiddleware lets through without an answer of its own."""
+    if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return False
+    try:
+        return int(meta.get("CONTENT_LENGTH") or 0) <= settings.MAX_BODY_BYTES
+    except ValueError:
+        return False

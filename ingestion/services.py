@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from ingestion.event_store import events_insert
+from ingestion.event_store import events_insert, is_one_statement
 from ingestion.group_commit import GroupCommit
 from ingestion.models import Event
 from ingestion.pricing import PriceBook
@@ -18,7 +18,8 @@ from metrics.hooks import events_counted
 from sessions.rollup import queue
 from sessions.scheduling import rollup_schedule_on_commit
 
-# Requests of up to this many events go through group commit; larger ones commit alone.
+# Requests of up to this many events go through ingestion/group_commit.py (grouped or not);
+# larger ones commit in a transaction of their own.
 GROUP_COMMIT_MAX_EVENTS = 16
 
 
@@ -100,16 +101,16 @@ def _store_in_group(
     return events_store(organization_id, events, received_at, schedule=rollup_kick_on_commit)
 
 
-# Concurrent small ingests share one transaction (ingestion/group_commit.py).
-_group_commit = GroupCommit(_store_in_group)
+# Small ingests: one statement each, or concurrent ones sharing a transaction when
+# INGEST_GROUP_COMMIT is on (ingestion/group_commit.py).
+_group_commit = GroupCommit(_store_in_group, one_statement=is_one_statement)
 
 
-def _uses_group_commit(events: Sequence[tuple[ValidEvent, str]]) -> bool:
+def _is_small_write(events: Sequence[tuple[ValidEvent, str]]) -> bool:
     # Not inside a caller's transaction (the events must join it), not on SQLite (one writer
     # at a time anyway), not for batches (one request already fills a transaction).
     return (
-        settings.INGEST_GROUP_COMMIT
-        and connection.vendor == "postgresql"
+        connection.vendor == "postgresql"
         and not connection.in_atomic_block
         and len(events) <= GROUP_COMMIT_MAX_EVENTS
     )
@@ -134,12 +135,13 @@ def events_accept(*, organization_id: int, result: IngestResult, now: datetime) 
         )
         return result
     priced = events_price(organization_id=organization_id, events=result.valid)
-    if _uses_group_commit(priced):
+    if _is_small_write(priced):
         result.new_event_ids = _group_commit.write(
             organization_id=organization_id,
             events=priced,
             event_ids=frozenset(e.event_id for e in result.valid),
             received_at=now,
+            grouped=settings.INGEST_GROUP_COMMIT,
         )
     else:
         with transaction.atomic():

@@ -30,6 +30,8 @@ SELECT create_distributed_table('llm_sessions_session', 'organization_id',
                                 colocate_with => 'ingestion_event');
 SELECT create_distributed_table('costs_daily', 'organization_id',
                                 colocate_with => 'ingestion_event');
+SELECT create_distributed_table('costs_daily_tags', 'organization_id',
+                                colocate_with => 'ingestion_event');
 SELECT create_distributed_table('budgets_budget', 'organization_id',
                                 colocate_with => 'ingestion_event');
 SELECT create_distributed_table('budgets_alert', 'organization_id',

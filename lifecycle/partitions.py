@@ -107,6 +107,11 @@ def create_month(cursor: CursorWrapper, month: date) -> bool:
     return True
 
 
+def months_known(months: Iterable[date]) -> bool:
+    """Whether ensure_months(months) would run no statement (each month known to this process)."""
+    return all(month in _known_months for month in months)
+
+
 def ensure_months(months: Iterable[date]) -> None:
     """Make sure each month has a partition before events of it are inserted (the ingest hot
     path: costs nothing once a month is known to this process). Runs in the caller's

@@ -32,23 +32,27 @@ class RequestMetricsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         if not settings.METRICS_ENABLED:
             raise MiddlewareNotUsed
-        from metrics import definitions
-
-        self.definitions = definitions
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        elapsed = time.perf_counter() - started
-        route = route_of(request)
-        method = request.method if request.method in _METHODS else "other"
-        principal = getattr(request, "infraprism_principal", None)
-        org = self.definitions.organization_labels(
-            principal.organization.pk if principal is not None else None
-        )
-        self.definitions.HTTP_REQUESTS.labels(
-            route=route, method=method, status=str(response.status_code), **org
-        ).inc()
-        self.definitions.HTTP_LATENCY.labels(route=route).observe(elapsed)
+        count_request(request, response.status_code, time.perf_counter() - started)
         return response
+
+
+def count_request(request: HttpRequest, status: int, elapsed: float) -> None:
+    """One answered request (also called by ingestion/fast_path.py, which answers before
+    Django's middleware run)."""
+    if not settings.METRICS_ENABLED:
+        return
+    from metrics import definitions
+
+    route = route_of(request)
+    method = request.method if request.method in _METHODS else "other"
+    principal = getattr(request, "infraprism_principal", None)
+    org = definitions.organization_labels(
+        principal.organization.pk if principal is not None else None
+    )
+    definitions.HTTP_REQUESTS.labels(route=route, method=method, status=str(status), **org).inc()
+    definitions.HTTP_LATENCY.labels(route=route).observe(elapsed)

@@ -1,9 +1,10 @@
 """One rollup chunk on PostgreSQL, as a single statement.
 
 Claims up to `limit` pending rows of one organization (FOR UPDATE SKIP LOCKED, so concurrent
-workers never share one), deletes them, aggregates them per session and per (UTC day, entity,
-model, provider), and merges the results into the session aggregates and the daily cost table
-with order-independent upserts. Run inside a transaction: a crash rolls back the delete with
+workers never share one), deletes them, aggregates them once per (session, UTC day, entity,
+model, provider, tags), sums those groups per session and per (UTC day, entity, model,
+provider), and merges the results into the session aggregates and the daily cost table with
+order-independent upserts. Run inside a transaction: a crash rolls back the delete with
 everything else and the events are still pending for the next run.
 
 The pending rows carry the columns the rollup needs (written from the events insert's
@@ -15,10 +16,14 @@ so sessions late in that order cannot be starved by new arrivals.
 The merge is commutative and associative, so any split of the events into chunks, in any order,
 ends at the same aggregate as a recomputation:
 - counts and token sums add (saturating at the bigint maximum, out of reach in practice, rather
-  than failing the chunk); the cost total is NUMERIC and adds exactly, whatever its size;
+  than failing the chunk; tokens are never negative, so saturating per group and again per
+  session or day is the same as saturating the whole sum); the cost total is NUMERIC and adds
+  exactly, whatever its size;
 - first_seen/last_seen are least/greatest;
 - entity and each tag come from the event with the smallest rank, (timestamp, event_id), and
-  the rank is stored beside them so a later chunk with an earlier event can replace them;
+  the rank is stored beside them so a later chunk with an earlier event can replace them (a
+  chunk finds each group's earliest event by comparing bytes and writes the rank string, the
+  same string RANK gives that event, once per group);
 - models is the sorted union, in code point order (COLLATE "C") like SQLite's and Python's
   sort, whatever the database's default collation.
 """
@@ -53,7 +58,16 @@ _SATURATING_SUMS = (
 
 
 def _add_saturating(column: str) -> str:
-    return f"{column} = LEAST(s.{column}::numeric + EXCLUDED.{column}, {_BIGINT_MAX})::bigint"
+    # The same as LEAST(s.column::numeric + EXCLUDED.column, max)::bigint, in bigint arithmetic:
+    # max - GREATEST(x, 0) cannot overflow, and when the sum would pass max it is not computed.
+    return (
+        f"{column} = CASE WHEN s.{column} > {_BIGINT_MAX} - GREATEST(EXCLUDED.{column}, 0) "
+        f"THEN {_BIGINT_MAX} ELSE s.{column} + EXCLUDED.{column} END"
+    )
+
+
+def _saturated_sum(expression: str) -> str:
+    return f"LEAST(sum({expression}), {_BIGINT_MAX})::bigint"
 
 
 def _take_earlier(column: str) -> str:
@@ -82,6 +96,12 @@ def _merge_tags(part: str) -> str:
 
 _DAILY_KEY = "organization_id, day, entity_type, entity_id, model, provider"
 _DAILY_SUMS = ("call_count", "input_tokens", "output_tokens", "cached_input_tokens", "error_count")
+# The daily key of a group, text in code point order (COLLATE "C"): equal where the default
+# collation is equal, and the order the daily rows are locked in.
+_DAILY_GROUP = (
+    "day, coalesce(entity_type, '') COLLATE \"C\", coalesce(entity_id, '') COLLATE \"C\", "
+    'model COLLATE "C", provider COLLATE "C"'
+)
 
 
 def _statement() -> str:
@@ -91,71 +111,84 @@ def _statement() -> str:
     width = TYPE_LENGTH_WIDTH
     return f"""
 WITH claimed AS (
-    -- ARRAY(...) runs the claim once and lets the delete probe the primary key, instead of
-    -- a semi-join that reads the whole queue.
+    -- ARRAY(...) runs the claim once, in (organization, session) order, and the delete fetches
+    -- the locked rows by their ctid (the row lock pins them: no index probes). The delete's
+    -- RETURNING, not the claim, is what gets folded: a row the delete does not see (a version
+    -- committed after this statement's snapshot) is neither folded nor deleted, and stays
+    -- pending. Only the columns the folds read: no id, no rank yet.
     DELETE FROM {queue}
-    WHERE organization_id = %(org)s AND id = ANY(ARRAY(
-        SELECT id FROM {queue}
+    WHERE organization_id = %(org)s AND ctid = ANY(ARRAY(
+        SELECT ctid FROM {queue}
         WHERE organization_id = %(org)s AND id <= %(up_to)s
         ORDER BY organization_id, session_id, id LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
     ))
-    RETURNING *, {RANK} AS rank
-), per_day AS (
-    -- Every claimed event, sessionless ones too. "" stands for no entity (DailyCost).
-    SELECT organization_id, (timestamp AT TIME ZONE 'UTC')::date AS day,
-           coalesce(entity_type, '') AS entity_type, coalesce(entity_id, '') AS entity_id,
-           model, provider,
-           sum(cost_nanos) AS cost_nanos,
-           count(*) AS call_count,
-           LEAST(sum(input_tokens), {_BIGINT_MAX})::bigint AS input_tokens,
-           LEAST(sum(output_tokens), {_BIGINT_MAX})::bigint AS output_tokens,
-           LEAST(sum(cached_input_tokens), {_BIGINT_MAX})::bigint AS cached_input_tokens,
-           count(*) FILTER (WHERE is_error) AS error_count
-    FROM claimed GROUP BY {_DAILY_KEY}
-), daily AS (
-    INSERT INTO {daily} AS s ({_DAILY_KEY}, cost_nanos, {", ".join(_DAILY_SUMS)})
-    SELECT {_DAILY_KEY}, cost_nanos, {", ".join(_DAILY_SUMS)} FROM per_day
-    ORDER BY {_DAILY_KEY}  -- one lock order for every writer, as for the sessions
-    ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET
-        cost_nanos = s.cost_nanos + EXCLUDED.cost_nanos,
-        {", ".join(_add_saturating(c) for c in _DAILY_SUMS)}
-    RETURNING 1
-), {tag_daily.postgres_ctes()}per_session AS (
-    SELECT organization_id, session_id,
-           count(*) AS turn_count,
-           sum(cost_nanos) AS total_cost_nanos,  -- NUMERIC: exact for any number of events
-           LEAST(sum(input_tokens), {_BIGINT_MAX})::bigint AS input_tokens,
-           LEAST(sum(output_tokens), {_BIGINT_MAX})::bigint AS output_tokens,
-           LEAST(sum(cached_input_tokens), {_BIGINT_MAX})::bigint AS cached_input_tokens,
+    RETURNING session_id, timestamp, event_id, model, provider, is_error, entity_type,
+              entity_id, cost_nanos, input_tokens, output_tokens, cached_input_tokens, tags
+), grouped AS MATERIALIZED (
+    -- The claimed events aggregated once, per (session, UTC day, entity, model, provider,
+    -- tags): both the daily rows and the session rows are sums of these groups. Entity and
+    -- tags are constant within a group, so the group's earliest event is the only one that
+    -- can supply them. Token sums saturate per group; tokens are never negative, so
+    -- saturating again after adding the groups equals saturating the whole sum.
+    SELECT session_id, (timestamp AT TIME ZONE 'UTC')::date AS day, entity_type, entity_id,
+           model, provider, tags,
+           count(*) AS calls,
+           sum(cost_nanos) AS cost_nanos,  -- NUMERIC: exact for any number of events
+           {_saturated_sum("input_tokens")} AS input_tokens,
+           {_saturated_sum("output_tokens")} AS output_tokens,
+           {_saturated_sum("cached_input_tokens")} AS cached_input_tokens,
+           count(*) FILTER (WHERE is_error) AS errors,
            min(timestamp) AS first_seen,
            max(timestamp) AS last_seen,
-           count(*) FILTER (WHERE is_error) AS error_count,
+           -- The group's earliest event by (timestamp, event_id), found by comparing bytes
+           -- that sort like the pair: the timestamp's big-endian microseconds since
+           -- 2000-01-01 00:00 UTC, then the id's UTF-8 bytes (code point order). The group is
+           -- one UTC day and that instant is midnight, so its timestamps share a sign, and
+           -- same-sign two's complement compares like the numbers. Its timestamp is
+           -- min(timestamp), so the rank string is built once per group, not once per event.
+           CASE WHEN session_id IS NOT NULL THEN
+               to_char(min(timestamp) AT TIME ZONE 'UTC', '{TIMESTAMP_FORMAT}')
+               || encode((min(ARRAY[timestamptz_send(timestamp), convert_to(event_id, 'UTF8')])
+                          FILTER (WHERE session_id IS NOT NULL))[2], 'hex')
+               || '{RANK_END}'
+           END AS rank
+    FROM claimed
+    GROUP BY session_id, day, entity_type, entity_id, model, provider, tags
+), {tag_daily.postgres_ctes()}per_session AS (
+    SELECT session_id,
+           sum(calls)::bigint AS turn_count,
+           sum(cost_nanos) AS total_cost_nanos,
+           {_saturated_sum("input_tokens")} AS input_tokens,
+           {_saturated_sum("output_tokens")} AS output_tokens,
+           {_saturated_sum("cached_input_tokens")} AS cached_input_tokens,
+           min(first_seen) AS first_seen,
+           max(last_seen) AS last_seen,
+           sum(errors)::bigint AS error_count,
            jsonb_agg(DISTINCT model COLLATE "C" ORDER BY model COLLATE "C") AS models,
-           -- NULL, and so skipped, for events without an entity.
+           -- NULL, and so skipped, for groups without an entity.
            min(rank || lpad(length(entity_type)::text, {width}, '0') || entity_type || entity_id
                COLLATE "C") AS entity_key
-    FROM claimed WHERE session_id IS NOT NULL GROUP BY organization_id, session_id
+    FROM grouped WHERE session_id IS NOT NULL GROUP BY session_id
 ), tag_sets AS (
     -- Calls of a session usually repeat the same tags: expand each distinct set once.
-    SELECT organization_id, session_id, tags, min(rank COLLATE "C") AS rank
-    FROM claimed WHERE tags IS NOT NULL AND session_id IS NOT NULL
-    GROUP BY organization_id, session_id, tags
+    SELECT session_id, tags, min(rank COLLATE "C") AS rank
+    FROM grouped WHERE session_id IS NOT NULL AND tags IS NOT NULL
+    GROUP BY session_id, tags
 ), tag_firsts AS (
-    SELECT DISTINCT ON (ts.organization_id, ts.session_id, t.key)
-           ts.organization_id, ts.session_id, t.key, t.value, ts.rank
+    SELECT DISTINCT ON (ts.session_id, t.key COLLATE "C") ts.session_id, t.key, t.value, ts.rank
     FROM tag_sets ts CROSS JOIN LATERAL jsonb_each(ts.tags) t
-    ORDER BY ts.organization_id, ts.session_id, t.key, ts.rank COLLATE "C"
+    ORDER BY ts.session_id, t.key COLLATE "C", ts.rank COLLATE "C"
 ), per_session_tags AS (
-    SELECT organization_id, session_id,
+    SELECT session_id,
            jsonb_object_agg(key, value) AS tags, jsonb_object_agg(key, rank) AS tag_ranks
-    FROM tag_firsts GROUP BY organization_id, session_id
+    FROM tag_firsts GROUP BY session_id
 ), upserted AS (
     INSERT INTO {sessions} AS s (
         organization_id, session_id, entity_type, entity_id, entity_rank, turn_count,
         total_cost_nanos, input_tokens, output_tokens, cached_input_tokens, first_seen,
         last_seen, error_count, models, tags, tag_ranks, updated_at)
-    SELECT p.organization_id, p.session_id,
+    SELECT %(org)s, p.session_id,
            substr(p.entity_key, k.rank_end + {width} + 1, k.type_length),
            substr(p.entity_key, k.rank_end + {width} + 1 + k.type_length),
            left(p.entity_key, k.rank_end),
@@ -168,10 +201,10 @@ WITH claimed AS (
     CROSS JOIN LATERAL (
         SELECT r.rank_end, substr(p.entity_key, r.rank_end + 1, {width})::int AS type_length
     ) k
-    LEFT JOIN per_session_tags t USING (organization_id, session_id)
+    LEFT JOIN per_session_tags t USING (session_id)
     -- One lock order for every worker: concurrent chunks touching the same sessions queue
     -- instead of deadlocking.
-    ORDER BY p.organization_id, p.session_id
+    ORDER BY p.session_id
     ON CONFLICT (organization_id, session_id) DO UPDATE SET
         {", ".join(_add_saturating(c) for c in _SATURATING_SUMS)},
         total_cost_nanos = s.total_cost_nanos + EXCLUDED.total_cost_nanos,
@@ -187,8 +220,24 @@ WITH claimed AS (
         tag_ranks = {_merge_tags("rank")},
         updated_at = now()
     RETURNING 1
+), daily AS (
+    -- Every claimed event, sessionless ones too. "" stands for no entity (DailyCost).
+    INSERT INTO {daily} AS s ({_DAILY_KEY}, cost_nanos, {", ".join(_DAILY_SUMS)})
+    SELECT %(org)s, {_DAILY_GROUP},
+           sum(cost_nanos), sum(calls)::bigint, {_saturated_sum("input_tokens")},
+           {_saturated_sum("output_tokens")}, {_saturated_sum("cached_input_tokens")},
+           sum(errors)::bigint
+    FROM grouped
+    GROUP BY {_DAILY_GROUP}
+    -- One lock order for every writer, as for the sessions: code point order, whatever the
+    -- database's collation, as sessions/reprice.py sorts in Python (and cheaper to sort).
+    ORDER BY 2, 3, 4, 5, 6
+    ON CONFLICT ({_DAILY_KEY}) DO UPDATE SET
+        cost_nanos = s.cost_nanos + EXCLUDED.cost_nanos,
+        {", ".join(_add_saturating(c) for c in _DAILY_SUMS)}
+    RETURNING 1
 )
-SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM upserted),
+SELECT (SELECT coalesce(sum(calls), 0)::bigint FROM grouped), (SELECT count(*) FROM upserted),
        (SELECT count(*) FROM daily)
 """
 
@@ -198,6 +247,11 @@ def _sql() -> str:
     return _statement()
 
 
+# The per-group hash aggregate of a 20,000-event chunk needs about 9 MB: at the default 4 MB
+# (x2 for hash tables) it spills to temp files. Local to the chunk's transaction.
+CHUNK_WORK_MEM = "32MB"
+
+
 class PostgresRollup:
     """The production rollup: claim, aggregate and merge, one statement per chunk."""
 
@@ -205,6 +259,7 @@ class PostgresRollup:
 
     def rollup_chunk(self, *, organization_id: int, limit: int, up_to: int) -> tuple[int, int]:
         with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL work_mem = '{CHUNK_WORK_MEM}'")
             cursor.execute(_sql(), {"org": organization_id, "limit": limit, "up_to": up_to})
             claimed, sessions, _days = cursor.fetchone()
         return int(claimed), int(sessions)

@@ -8,9 +8,10 @@ it carries, in the transaction that deletes its queue row, so exactly once. The 
 without a key are then the ALL_EVENTS row minus the key's rows (analytics/cost_reports.py):
 a few rows per day, instead of summing the day's costs_daily rows (one per entity and model).
 
-- PostgreSQL (postgres.py splices `postgres_ctes()` into its one statement, after the daily
-  cost CTE): the chunk's `claimed` rows are first summed per distinct (organization, day, tag
-  set), since the calls of a session usually repeat their tags, then each tag set is expanded
+- PostgreSQL (postgres.py splices `postgres_ctes()` into its one statement, right after the
+  `grouped` CTE, the chunk's events summed per session, day, entity, model, provider and tag
+  set): those groups are summed again per distinct (day, tag set), since the calls of a
+  session usually repeat their tags, then each tag set is expanded
   once (jsonb_each_text: the text `->>` gives) and the sums added to the rows with an upsert,
   in one fixed lock order (LOCK_ORDER; sessions/reprice.py updates in the same order).
   Addition is commutative and associative, so any split into chunks ends at a recomputation;
@@ -28,7 +29,8 @@ ALL_EVENTS = ""  # the tag_key (and tag_value) of each day's row over every fold
 _BIGINT_MAX = "9223372036854775807"
 KEY = "organization_id, tag_key, day, tag_value"  # the unique key, in its index's order
 # Code point order on every writer: the rollup's ORDER BY, and Python's sort in reprice.
-LOCK_ORDER = 'organization_id, tag_key COLLATE "C", day, tag_value COLLATE "C"'
+_ROW_ORDER = 'tag_key COLLATE "C", day, tag_value COLLATE "C"'  # within one organization
+LOCK_ORDER = f"organization_id, {_ROW_ORDER}"
 SUMS = ("call_count", "input_tokens", "output_tokens", "cached_input_tokens", "error_count")
 _TOKENS = ("input_tokens", "output_tokens", "cached_input_tokens")
 
@@ -38,36 +40,36 @@ def _saturating(column: str) -> str:
 
 
 def postgres_ctes() -> str:
-    """CTEs reading the chunk's `claimed` rows and upserting into the tag table. Ends with a
-    comma: splice it between two CTEs of the rollup statement. The upsert runs whether or not
+    """CTEs reading the chunk's `grouped` rows and upserting into the tag table (the
+    statement's organization is %(org)s). Ends with a comma: splice it between two CTEs of the
+    rollup statement, after `grouped`. The upsert runs whether or not
     the statement reads its RETURNING (PostgreSQL runs every data-modifying CTE to completion).
     """
     add = ",\n        ".join(
         f"{c} = LEAST(s.{c}::numeric + EXCLUDED.{c}, {_BIGINT_MAX})::bigint" for c in SUMS
     )
     return f"""tag_day_sets AS (
-    -- One row per distinct (organization, UTC day, tag set) of the chunk: calls repeat tags.
+    -- One row per distinct (UTC day, tag set) of the chunk's groups: calls repeat tags.
     -- Untagged events (tags NULL) too: they count in the day's ALL_EVENTS row.
-    SELECT organization_id, (timestamp AT TIME ZONE 'UTC')::date AS day, tags,
-           sum(cost_nanos) AS cost_nanos, count(*) AS call_count,
-           {", ".join(f"sum({c}) AS {c}" for c in _TOKENS)},
-           count(*) FILTER (WHERE is_error) AS error_count
-    FROM claimed
-    GROUP BY organization_id, day, tags
+    SELECT day, tags, sum(cost_nanos) AS cost_nanos, sum(calls)::bigint AS call_count,
+           {", ".join(_saturating(c) for c in _TOKENS)},
+           sum(errors)::bigint AS error_count
+    FROM grouped
+    GROUP BY day, tags
 ), per_day_tag AS (
-    SELECT s.organization_id, s.day, t.key AS tag_key, t.value AS tag_value,
+    SELECT s.day, t.key AS tag_key, t.value AS tag_value,
            sum(s.cost_nanos) AS cost_nanos,
            {", ".join(_saturating(c) for c in SUMS)}
     FROM tag_day_sets s CROSS JOIN LATERAL jsonb_each_text(s.tags) t  -- none for NULL tags
-    GROUP BY s.organization_id, s.day, t.key, t.value
+    GROUP BY s.day, t.key, t.value
     UNION ALL
-    SELECT organization_id, day, '{ALL_EVENTS}', '{ALL_EVENTS}', sum(cost_nanos),
+    SELECT day, '{ALL_EVENTS}', '{ALL_EVENTS}', sum(cost_nanos),
            {", ".join(_saturating(c) for c in SUMS)}
-    FROM tag_day_sets GROUP BY organization_id, day
+    FROM tag_day_sets GROUP BY day
 ), daily_tags AS (
     INSERT INTO {TABLE} AS s ({KEY}, cost_nanos, {", ".join(SUMS)})
-    SELECT {KEY}, cost_nanos, {", ".join(SUMS)} FROM per_day_tag
-    ORDER BY {LOCK_ORDER}
+    SELECT %(org)s, tag_key, day, tag_value, cost_nanos, {", ".join(SUMS)} FROM per_day_tag
+    ORDER BY {_ROW_ORDER}  -- LOCK_ORDER: the statement has one organization
     ON CONFLICT ({KEY}) DO UPDATE SET
         cost_nanos = s.cost_nanos + EXCLUDED.cost_nanos,
         {add}

@@ -6,15 +6,20 @@ INGEST_FAST_PATH on, once off, so the bodies (duplicate flags included) must be 
 """
 
 import gzip
+import io
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from infraprism.models import Organization
 from infraprism.services import api_key_revoke
+from infraprism.wsgi import application
 from ingestion import fast_path
 from ingestion.models import Event
 from ingestion.views import EventViewSet
@@ -47,12 +52,77 @@ CASES: list[tuple[str, bytes, dict[str, str]]] = [
     ("duplicate key", b'{"event_id": "fp-10", "model": "a", "model": "b"}', {}),
     ("deflate", _json(event("fp-11")), {"HTTP_CONTENT_ENCODING": "deflate"}),
     ("future timestamp", _json(event("fp-12", timestamp="2999-01-01T00:00:00Z")), {}),
+    # Answered by the body-size middleware, before DRF.
+    ("chunked", _json(event("fp-13", **GOOD)), {"HTTP_TRANSFER_ENCODING": "chunked"}),
+    ("over the size limit", _json(event("fp-14", **GOOD)), {"CONTENT_LENGTH": "999999999"}),
 ]
+ACCEPTED_CASES = 7
+MIDDLEWARE_CASES = 2
 
 
-def _send(client: KeyClient, body: bytes, headers: dict[str, str]) -> Any:
-    send: Any = client.generic  # the stubs want str data; Django sends bytes as they are
-    return send("POST", EVENTS, body, content_type="application/json", **headers)
+class WsgiAnswer:
+    """What a WSGI server got back: status, headers in order, body."""
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], content: bytes) -> None:
+        self.status_code = int(status.split()[0])
+        self.status = status
+        self.headers = headers
+        self.content = content
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self.headers)
+
+    def __getitem__(self, name: str) -> str:
+        return next(v for k, v in self.headers if k.lower() == name.lower())
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _send(client: KeyClient, body: bytes, headers: dict[str, str]) -> WsgiAnswer:
+    """POST the body to the service's WSGI application, the one gunicorn serves (the test
+    client would call Django's handler and miss the fast path in front of it)."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": EVENTS,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "testserver",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"Bearer {client.key}",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        **headers,
+    }
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], *exc: Any) -> None:
+        started.append((status, response_headers))
+
+    # As Django's test client does: the test's transaction keeps its connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        chunks = application(environ, start_response)
+        try:
+            content = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    status, response_headers = started[-1]
+    return WsgiAnswer(status, response_headers, content)
 
 
 def _answers(client: KeyClient) -> list[tuple[str, int, bytes, list[tuple[str, str]]]]:
@@ -98,7 +168,8 @@ def test_every_case_answers_the_same_with_and_without_the_fast_path(
     for want, have in zip(expected, got, strict=True):
         assert have == want, want[0]
     # The fast path answered the accepted events; the normal stack every other case.
-    assert len(views_run) == len(CASES) - 7, views_run
+    assert len(views_run) == len(CASES) - ACCEPTED_CASES - MIDDLEWARE_CASES, views_run
+    assert [status for _, status, _, _ in got].count(202) == ACCEPTED_CASES
     fast_rows = Event.objects.filter(organization=fast.organization).exclude(event_id="warm-up")
     slow_rows = Event.objects.filter(organization=slow.organization)
     columns = ("event_id", "cost_nanos", "cost_source", "session_id", "model", "tags")
@@ -154,3 +225,20 @@ def test_rate_limit_is_the_same_either_way(fast: bool, client: KeyClient, settin
     assert refused.json()["error"] == "rate_limited"
     # An invalid body is not counted twice: the limit answers before validation, as before.
     assert Event.objects.filter(organization=client.organization).count() == 3
+
+
+def test_an_error_while_storing_is_answered_as_django_answers_it(
+    client: KeyClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.INGEST_FAST_PATH = True
+    settings.DEBUG_PROPAGATE_EXCEPTIONS = False
+    assert _send(client, _json(event("e-1", **GOOD)), {}).status_code == 202
+
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(fast_path, "events_accept", broken)
+    response = _send(client, _json(event("e-2", **GOOD)), {})
+    assert response.status_code == 500
+    assert b"the database went away" not in response.content
+    assert not Event.objects.filter(event_id="e-2").exists()

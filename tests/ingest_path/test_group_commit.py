@@ -162,9 +162,13 @@ def test_a_failing_write_fails_alone(org: Organization) -> None:
     ]
 
 
-def test_a_dead_connection_is_replaced_without_failing_the_request(org: Organization) -> None:
-    """Group commit skips Django's SELECT 1 health check; a connection killed while idle must
-    still not fail the next ingest."""
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "alone"])
+def test_a_dead_connection_is_replaced_without_failing_the_request(
+    org: Organization, settings: Any, grouped: bool
+) -> None:
+    """Small writes skip Django's SELECT 1 health check, grouped or not; a connection killed
+    while idle must still not fail the next ingest."""
+    settings.INGEST_GROUP_COMMIT = grouped
     before = events_ingest(organization_id=org.pk, items=[event("before", cost=Decimal("0.1"))])
     assert before.accepted
     pid = connection.connection.info.backend_pid
@@ -187,3 +191,69 @@ def _libpq_url() -> str:
     return psycopg.conninfo.make_conninfo(
         **{k: v for k, v in params.items() if k in ("dbname", "user", "password", "host", "port")}
     )
+
+
+class _CountingAtomic:
+    """Stands in for django.db.transaction in ingestion.group_commit: counts atomic blocks."""
+
+    def __init__(self) -> None:
+        self.blocks = 0
+
+    def atomic(self, *args: Any, **kwargs: Any) -> Any:
+        self.blocks += 1
+        return transaction.atomic(*args, **kwargs)
+
+
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped", "alone"])
+def test_a_lone_small_write_is_one_statement_without_a_transaction_block(
+    org: Organization, monkeypatch: pytest.MonkeyPatch, settings: Any, grouped: bool
+) -> None:
+    """One organization's few events in a known month: one statement in autocommit mode (no
+    BEGIN/COMMIT round trips), with the event, its idempotency key and its queue row."""
+    settings.INGEST_GROUP_COMMIT = grouped
+    from ingestion import group_commit
+    from ingestion.models import EventKey
+    from lifecycle import partitions
+    from sessions.models import PendingRollup
+
+    events_ingest(organization_id=org.pk, items=[event("warm", cost=Decimal("0.1"))])
+    counting = _CountingAtomic()
+    monkeypatch.setattr(group_commit, "transaction", counting)
+    result = events_ingest(
+        organization_id=org.pk,
+        items=[event("one", cost=Decimal("0.1"), session_id="s-9"), event("two")],
+    )
+    assert result.new_event_ids == {"one", "two"}
+    assert counting.blocks == 0
+    assert not connection.in_atomic_block
+    assert set(EventKey.objects.values_list("event_id", flat=True)) >= {"one", "two"}
+    assert PendingRollup.objects.filter(event_id__in=["one", "two"]).count() == 2
+
+    # A month this process has not seen may need its partition first: a transaction again.
+    partitions.forget_known_months()
+    result = events_ingest(organization_id=org.pk, items=[event("three")])
+    assert result.new_event_ids == {"three"}
+    assert counting.blocks == 1
+
+
+def test_a_lone_failing_statement_leaves_nothing_behind(org: Organization) -> None:
+    """Without a transaction block the statement is still all or nothing: a write refused at
+    its end (the deferred foreign key) keeps no idempotency key, event or queue row."""
+    from ingestion.models import EventKey
+    from ingestion.services import _group_commit
+    from sessions.models import PendingRollup
+
+    events_ingest(organization_id=org.pk, items=[event("warm", cost=Decimal("0.1"))])
+    missing = Organization.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000
+    with pytest.raises(IntegrityError):
+        _group_commit.write(
+            organization_id=missing,
+            events=_priced(missing, "orphan"),
+            event_ids=frozenset({"orphan"}),
+            received_at=datetime.now(UTC),
+        )
+    assert not EventKey.objects.filter(event_id="orphan").exists()
+    assert not Event.objects.filter(event_id="orphan").exists()
+    assert not PendingRollup.objects.filter(event_id="orphan").exists()
+    # The connection is usable again for the next request.
+    assert events_ingest(organization_id=org.pk, items=[event("next")]).new_event_ids == {"next"}
