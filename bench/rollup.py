@@ -67,6 +67,18 @@ def verify(
             "SELECT sum(call_count), sum(cost_nanos) FROM costs_daily WHERE organization_id = %s",
             (org_id,),
         ).fetchone()
+        # The tag table's row of all events per day (key "") and the bench's one tag key.
+        tag_totals = conn.execute(
+            "SELECT sum(call_count) FILTER (WHERE tag_key = ''), "
+            "sum(cost_nanos) FILTER (WHERE tag_key = ''), "
+            "sum(call_count) FILTER (WHERE tag_key = 'feature') "
+            "FROM costs_daily_tags WHERE organization_id = %s",
+            (org_id,),
+        ).fetchone()
+        tagged = conn.execute(
+            "SELECT count(*) FROM ingestion_event WHERE organization_id = %s AND tags ? 'feature'",
+            (org_id,),
+        ).fetchone()
         row = conn.execute(
             "SELECT count(*), sum(turn_count), sum(total_cost_nanos) FROM llm_sessions_session "
             "WHERE organization_id = %s",
@@ -81,6 +93,17 @@ def verify(
             ("sum(total_cost_nanos)", cost_nanos, events * COST_NANOS),
             ("daily cost table: sum(call_count)", daily and daily[0], events),
             ("daily cost table: sum(cost_nanos)", daily and daily[1], events * COST_NANOS),
+            ("daily tag table, all events: sum(call_count)", tag_totals and tag_totals[0], events),
+            (
+                "daily tag table, all events: sum(cost_nanos)",
+                tag_totals and tag_totals[1],
+                events * COST_NANOS,
+            ),
+            (
+                "daily tag table, key feature: sum(call_count)",
+                tag_totals and tag_totals[2],
+                tagged and tagged[0],
+            ),
         ]
         organization = Organization.objects.get(pk=org_id)
         filters = read_filters({}, kind="sessions")
@@ -259,7 +282,7 @@ def main() -> int:
     # concurrent workers; the aggregates must come out exactly the same.
     with common.connect() as conn:
         common.requeue_pending(conn)
-        conn.execute("TRUNCATE costs_daily")
+        conn.execute("TRUNCATE costs_daily, costs_daily_tags")
     events, elapsed = concurrent_drains(org_id, 2)
     concurrent_rate = events / elapsed
     common.print_table(
