@@ -51,8 +51,19 @@ def _cost_errors(cost: Any) -> list[str]:
     return []
 
 
+def _has_nul(event: Any) -> bool:
+    """One `in` over every checked string at once: the common case, no NUL anywhere."""
+    texts = [value for field in _NUL_CHECKED if (value := getattr(event, field)) is not None]
+    if event.tags:
+        texts.extend(event.tags)
+        texts.extend(event.tags.values())
+    return "\x00" in "".join(texts)
+
+
 def _nul_errors(event: Any) -> dict[str, list[str]]:
     """A plain `in` per string: far cheaper than a regex in the compiled schema."""
+    if not _has_nul(event):
+        return {}
     errors = {
         field: [_NUL_REASON]
         for field in _NUL_CHECKED
