@@ -116,24 +116,31 @@ def _pending_column(name: str) -> str:
     return name
 
 
-def _statement(organization_id: int, filters: ReadFilters, group_by: str) -> tuple[str, list[Any]]:
+def _range(
+    organization_id: int, filters: ReadFilters
+) -> tuple[list[str], list[Any], list[str], list[Any]]:
+    """The bounds as conditions: on a daily table's UTC days (bounds on UTC midnights, see
+    table_answers), and on the organization's queue rows' timestamps (organization included)."""
     ops = connection.ops
+    day_where: list[str] = []
+    day_params: list[Any] = []
+    queue_where = ["organization_id = %s"]
+    queue_params: list[Any] = [organization_id]
+    for bound, op in ((filters.start, ">="), (filters.end, "<")):
+        if bound is not None:
+            day_where.append(f"day {op} %s")
+            day_params.append(ops.adapt_datefield_value(bound.astimezone(UTC).date()))
+            queue_where.append(f"timestamp {op} %s")
+            queue_params.append(ops.adapt_datetimefield_value(bound))
+    return day_where, day_params, queue_where, queue_params
+
+
+def _statement(organization_id: int, filters: ReadFilters, group_by: str) -> tuple[str, list[Any]]:
     select_keys, key_fields = _KEYS[group_by]
     columns = _COLUMNS[group_by]
-    table_where: list[str] = ["organization_id = %s"]
-    table_params: list[Any] = [organization_id]
-    queue_where: list[str] = ["organization_id = %s"]
-    queue_params: list[Any] = [organization_id]
-    if filters.start is not None:
-        table_where.append("day >= %s")
-        table_params.append(ops.adapt_datefield_value(filters.start.astimezone(UTC).date()))
-        queue_where.append("timestamp >= %s")
-        queue_params.append(ops.adapt_datetimefield_value(filters.start))
-    if filters.end is not None:
-        table_where.append("day < %s")
-        table_params.append(ops.adapt_datefield_value(filters.end.astimezone(UTC).date()))
-        queue_where.append("timestamp < %s")
-        queue_params.append(ops.adapt_datetimefield_value(filters.end))
+    day_where, day_params, queue_where, queue_params = _range(organization_id, filters)
+    table_where = ["organization_id = %s", *day_where]
+    table_params: list[Any] = [organization_id, *day_params]
     for name in ("entity_type", "entity_id", "model", "provider"):
         if (value := getattr(filters, name)) is not None:
             table_where.append(f"{name} = %s")
@@ -173,22 +180,8 @@ def _tag_statement(
 ) -> tuple[str, list[Any]]:
     """The events query's rows for group_by=tag:KEY (group_key: the tag's text, NULL for the
     events without the key), from the daily tag table and the queue."""
-    ops = connection.ops
     postgres = connection.vendor == "postgresql"
-    days: list[str] = []
-    day_params: list[Any] = []
-    queue_where = ["organization_id = %s"]
-    queue_params: list[Any] = [organization_id]
-    if filters.start is not None:
-        days.append("day >= %s")
-        day_params.append(ops.adapt_datefield_value(filters.start.astimezone(UTC).date()))
-        queue_where.append("timestamp >= %s")
-        queue_params.append(ops.adapt_datetimefield_value(filters.start))
-    if filters.end is not None:
-        days.append("day < %s")
-        day_params.append(ops.adapt_datefield_value(filters.end.astimezone(UTC).date()))
-        queue_where.append("timestamp < %s")
-        queue_params.append(ops.adapt_datetimefield_value(filters.end))
+    days, day_params, queue_where, queue_params = _range(organization_id, filters)
     in_range = "".join(f" AND {d}" for d in days)
     tags, queue = DailyTagCost._meta.db_table, PendingRollup._meta.db_table
     if postgres:

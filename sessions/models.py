@@ -111,7 +111,23 @@ class PendingRollup(models.Model):
         return f"event {self.event_pk} (org {self.organization_id})"
 
 
-class DailyCost(models.Model):
+class DailySums(models.Model):
+    """The sums a daily cost row keeps: calls, tokens, errors and the exact cost."""
+
+    cost_nanos = NanoDollarSumField(default=0)
+    call_count = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    error_count = models.BigIntegerField(default=0)
+
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True
+
+
+class DailyCost(DailySums):
     """Calls, tokens and exact cost per (organization, UTC day, entity, model, provider).
 
     Folded by the rollup from the same queue rows, in the same transaction, as the sessions
@@ -127,14 +143,6 @@ class DailyCost(models.Model):
     entity_id = models.CharField(max_length=128, default="")
     model = models.CharField(max_length=200)
     provider = models.CharField(max_length=64, default="")
-    cost_nanos = NanoDollarSumField(default=0)
-    call_count = models.BigIntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cached_input_tokens = models.BigIntegerField(default=0)
-    error_count = models.BigIntegerField(default=0)
-
-    objects = TenantManager()
 
     class Meta:
         db_table = "costs_daily"
@@ -149,7 +157,7 @@ class DailyCost(models.Model):
         return f"{self.day} {self.model} (org {self.organization_id})"
 
 
-class DailyTagCost(models.Model):
+class DailyTagCost(DailySums):
     """Calls, tokens and exact cost per (organization, UTC day, tag key, tag value).
 
     An event adds to one row per tag it carries, and to its day's row of all events (tag_key
@@ -165,14 +173,6 @@ class DailyTagCost(models.Model):
     day = models.DateField()  # the event timestamp's UTC date
     tag_key = models.CharField(max_length=64)
     tag_value = models.CharField(max_length=256)
-    cost_nanos = NanoDollarSumField(default=0)
-    call_count = models.BigIntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cached_input_tokens = models.BigIntegerField(default=0)
-    error_count = models.BigIntegerField(default=0)
-
-    objects = TenantManager()
 
     class Meta:
         db_table = "costs_daily_tags"
