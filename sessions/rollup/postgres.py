@@ -247,8 +247,9 @@ def _sql() -> str:
     return _statement()
 
 
-# The per-group hash aggregate of a 20,000-event chunk needs about 9 MB: at the default 4 MB
-# (x2 for hash tables) it spills to temp files. Local to the chunk's transaction.
+# The per-group hash aggregate needs about 9 MB for a 20,000-event chunk and 19 MB for the
+# default 50,000 (ROLLUP_CHUNK_SIZE): at the default 4 MB (x2 for hash tables) it spills to
+# temp files. Local to the chunk's transaction.
 CHUNK_WORK_MEM = "32MB"
 
 
