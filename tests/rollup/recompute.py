@@ -227,6 +227,18 @@ DAILY_FIELDS = (
 DailyKey = tuple[Any, str, str, str, str]
 
 
+def _add_event(
+    row: dict[str, int], cost: int, tin: int, tout: int, tcached: int, status: str
+) -> None:
+    """One event's share of a daily row's sums."""
+    row["cost_nanos"] += cost
+    row["call_count"] += 1
+    row["input_tokens"] += tin
+    row["output_tokens"] += tout
+    row["cached_input_tokens"] += tcached
+    row["error_count"] += status == Event.Status.ERROR
+
+
 def recompute_daily(org_id: int, *, folded_only: bool = False) -> dict[DailyKey, dict[str, int]]:
     """{key: sums} for every (UTC day, entity, model, provider) of the organization's stored
     events, summed in Python (every event, with a session or not)."""
@@ -247,13 +259,9 @@ def recompute_daily(org_id: int, *, folded_only: bool = False) -> dict[DailyKey,
         chunk_size=5000
     ):
         key = (ts.astimezone(UTC).date(), etype or "", eid or "", model, provider)
-        row = days.setdefault(key, dict.fromkeys(DAILY_FIELDS, 0))
-        row["cost_nanos"] += cost
-        row["call_count"] += 1
-        row["input_tokens"] += tin
-        row["output_tokens"] += tout
-        row["cached_input_tokens"] += tcached
-        row["error_count"] += status == Event.Status.ERROR
+        _add_event(
+            days.setdefault(key, dict.fromkeys(DAILY_FIELDS, 0)), cost, tin, tout, tcached, status
+        )
     return days
 
 
@@ -294,12 +302,7 @@ def recompute_daily_tags(
         for tag_key, tag_value in [*event_tags.items(), ("", "")]:
             key = (tag_key, ts.astimezone(UTC).date(), tag_value)
             row = tags.setdefault(key, dict.fromkeys(DAILY_FIELDS, 0))
-            row["cost_nanos"] += cost
-            row["call_count"] += 1
-            row["input_tokens"] += tin
-            row["output_tokens"] += tout
-            row["cached_input_tokens"] += tcached
-            row["error_count"] += status == Event.Status.ERROR
+            _add_event(row, cost, tin, tout, tcached, status)
     return tags
 
 
