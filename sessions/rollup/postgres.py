@@ -51,6 +51,7 @@ RANK = (
 # (entity_type is at most 128 characters), then entity_type and entity_id: its minimum is the
 # earliest event's entity, found without an ordered aggregate.
 TYPE_LENGTH_WIDTH = 3
+_EARLIEST_TS_HEX = 16  # timestamptz_send's 8 bytes, in hex
 _BIGINT_MAX = "9223372036854775807"
 _SATURATING_SUMS = (
     "turn_count", "input_tokens", "output_tokens", "cached_input_tokens", "error_count",
@@ -141,16 +142,20 @@ WITH claimed AS (
            count(*) FILTER (WHERE is_error) AS errors,
            min(timestamp) AS first_seen,
            max(timestamp) AS last_seen,
-           -- The group's earliest event by (timestamp, event_id), found by comparing bytes
-           -- that sort like the pair: the timestamp's big-endian microseconds since
-           -- 2000-01-01 00:00 UTC, then the id's UTF-8 bytes (code point order). The group is
-           -- one UTC day and that instant is midnight, so its timestamps share a sign, and
-           -- same-sign two's complement compares like the numbers. Its timestamp is
-           -- min(timestamp), so the rank string is built once per group, not once per event.
+           -- The group's earliest event by (timestamp, event_id), found by comparing one
+           -- string per event, COLLATE "C" (byte order), that sorts like the pair: the
+           -- timestamp's big-endian microseconds since 2000-01-01 00:00 UTC in
+           -- {_EARLIEST_TS_HEX} hex digits, then the id itself (UTF-8 byte order is code point
+           -- order; a prefix sorts first). The group is one UTC day and that instant is
+           -- midnight, so its timestamps share a sign, and same-sign two's complement compares
+           -- like the numbers. Its timestamp is min(timestamp), so the rank string is built
+           -- once per group, not once per event. (A text min: 3x cheaper than an array min.)
            CASE WHEN session_id IS NOT NULL THEN
                to_char(min(timestamp) AT TIME ZONE 'UTC', '{TIMESTAMP_FORMAT}')
-               || encode((min(ARRAY[timestamptz_send(timestamp), convert_to(event_id, 'UTF8')])
-                          FILTER (WHERE session_id IS NOT NULL))[2], 'hex')
+               || encode(convert_to(substr(
+                      min(encode(timestamptz_send(timestamp), 'hex') || event_id COLLATE "C")
+                      FILTER (WHERE session_id IS NOT NULL),
+                      {_EARLIEST_TS_HEX + 1}), 'UTF8'), 'hex')
                || '{RANK_END}'
            END AS rank
     FROM claimed
@@ -171,18 +176,29 @@ WITH claimed AS (
                COLLATE "C") AS entity_key
     FROM grouped WHERE session_id IS NOT NULL GROUP BY session_id
 ), tag_sets AS (
-    -- Calls of a session usually repeat the same tags: expand each distinct set once.
+    -- Calls of a session usually repeat the same tags: look at each distinct set once.
     SELECT session_id, tags, min(rank COLLATE "C") AS rank
     FROM grouped WHERE session_id IS NOT NULL AND tags IS NOT NULL
     GROUP BY session_id, tags
+), set_counts AS (
+    -- Most sessions have one tag set in a chunk: its tags are the session's, each ranked by
+    -- the set's earliest event, with no per-key merge.
+    SELECT session_id, count(*) AS sets, (array_agg(tags))[1] AS tags,
+           min(rank COLLATE "C") AS rank
+    FROM tag_sets GROUP BY session_id
 ), tag_firsts AS (
+    -- Sessions with several sets: per key, the value of the set with the earliest event.
     SELECT DISTINCT ON (ts.session_id, t.key COLLATE "C") ts.session_id, t.key, t.value, ts.rank
-    FROM tag_sets ts CROSS JOIN LATERAL jsonb_each(ts.tags) t
+    FROM tag_sets ts JOIN set_counts c ON c.session_id = ts.session_id AND c.sets > 1
+    CROSS JOIN LATERAL jsonb_each(ts.tags) t
     ORDER BY ts.session_id, t.key COLLATE "C", ts.rank COLLATE "C"
 ), per_session_tags AS (
     SELECT session_id,
            jsonb_object_agg(key, value) AS tags, jsonb_object_agg(key, rank) AS tag_ranks
     FROM tag_firsts GROUP BY session_id
+    UNION ALL
+    SELECT session_id, tags, (SELECT jsonb_object_agg(key, rank) FROM jsonb_object_keys(tags) key)
+    FROM set_counts WHERE sets = 1
 ), upserted AS (
     INSERT INTO {sessions} AS s (
         organization_id, session_id, entity_type, entity_id, entity_rank, turn_count,
