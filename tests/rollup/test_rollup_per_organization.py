@@ -48,3 +48,24 @@ def test_global_drain_touches_one_organization_per_statement(
         assert pending(organization.pk) == 0
         assert snapshot(organization.pk) == recompute(organization.pk)
         assert snapshot_daily(organization.pk) == recompute_daily(organization.pk)
+
+
+def test_deleting_an_organization_deletes_its_sessions_only(
+    org: Organization, other_org: Organization
+) -> None:
+    """Session.organization has no foreign key in the database (the rollup's speed): Django's
+    cascade is what removes an organization's sessions, and it must not touch another's."""
+    from sessions.models import Session
+
+    for organization in (org, other_org):
+        ingest(organization.pk, [
+            event(model="gpt-4o", timestamp=T0.isoformat(), session_id=f"s{i}", cost=1)
+            for i in range(3)
+        ])  # fmt: skip
+    session_rollup_drain()
+    kept = snapshot(other_org.pk)
+    deleted_id = org.pk  # delete() sets org.pk to None
+    assert Session.objects.filter(organization_id=deleted_id).count() == 3
+    org.delete()
+    assert Session.objects.filter(organization_id=deleted_id).count() == 0
+    assert snapshot(other_org.pk) == kept == recompute(other_org.pk)
