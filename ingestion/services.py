@@ -13,7 +13,7 @@ from ingestion.group_commit import GroupCommit
 from ingestion.models import Event
 from ingestion.pricing import PriceBook
 from ingestion.rollup_kick import rollup_kick_on_commit
-from ingestion.validation import ValidEvent, validate_event
+from ingestion.validation import ValidEvent, latest_timestamp, validate_event
 from metrics.hooks import events_counted
 from sessions.rollup import queue
 from sessions.scheduling import rollup_schedule_on_commit
@@ -43,8 +43,9 @@ def _event_id_of(item: Any) -> Any:
 
 def events_validate(*, items: list[Any], now: datetime) -> IngestResult:
     result = IngestResult()
+    latest = latest_timestamp(now)
     for index, item in enumerate(items):
-        outcome = validate_event(item, now)
+        outcome = validate_event(item, now, latest)
         if isinstance(outcome, ValidEvent):
             result.valid.append(outcome)
         else:

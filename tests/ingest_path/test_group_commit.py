@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from django.db import connection, transaction
-from django.db.utils import IntegrityError
+from django.db.utils import DataError
 
 from infraprism.models import Organization
 from ingestion.group_commit import GroupCommit
@@ -35,6 +35,14 @@ def _priced(organization_id: int, *event_ids: str) -> list[Any]:
     result = events_validate(items=items, now=datetime.now(UTC))
     assert not result.errors, result.errors
     return events_price(organization_id=organization_id, events=result.valid)
+
+
+def _refused(organization_id: int, event_id: str) -> list[Any]:
+    """A priced event the database refuses in the events insert, after the statement has
+    claimed its idempotency key: its model made longer than the column after validation."""
+    priced = _priced(organization_id, event_id)
+    priced[0][0].model = "m" * 201  # ingestion_event.model is varchar(200)
+    return priced
 
 
 class GatedStore:
@@ -143,17 +151,16 @@ def test_the_same_id_twice_in_one_group_is_new_once(org: Organization) -> None:
 
 def test_a_failing_write_fails_alone(org: Organization) -> None:
     group = _committer(queued=3)
-    missing = Organization.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000
     writes = [
         (org.pk, _priced(org.pk, "gate")),
         (org.pk, _priced(org.pk, "innocent-1")),
-        (missing, _priced(org.pk, "orphan")),  # no such organization: a foreign key error
+        (org.pk, _refused(org.pk, "refused")),
         (org.pk, _priced(org.pk, "innocent-2")),
     ]
     results = _write_all(group, writes)
     assert results[0] == {"gate"}
     assert results[1] == {"innocent-1"}
-    assert isinstance(results[2], IntegrityError), results[2]
+    assert isinstance(results[2], DataError), results[2]
     assert results[3] == {"innocent-2"}
     assert sorted(Event.objects.values_list("event_id", flat=True)) == [
         "gate",
@@ -237,23 +244,23 @@ def test_a_lone_small_write_is_one_statement_without_a_transaction_block(
 
 
 def test_a_lone_failing_statement_leaves_nothing_behind(org: Organization) -> None:
-    """Without a transaction block the statement is still all or nothing: a write refused at
-    its end (the deferred foreign key) keeps no idempotency key, event or queue row."""
+    """Without a transaction block the statement is still all or nothing: a write refused in
+    its events insert, after its key was claimed, keeps no idempotency key, event or queue
+    row."""
     from ingestion.models import EventKey
     from ingestion.services import _group_commit
     from sessions.models import PendingRollup
 
     events_ingest(organization_id=org.pk, items=[event("warm", cost=Decimal("0.1"))])
-    missing = Organization.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DataError):
         _group_commit.write(
-            organization_id=missing,
-            events=_priced(missing, "orphan"),
-            event_ids=frozenset({"orphan"}),
+            organization_id=org.pk,
+            events=_refused(org.pk, "refused"),
+            event_ids=frozenset({"refused"}),
             received_at=datetime.now(UTC),
         )
-    assert not EventKey.objects.filter(event_id="orphan").exists()
-    assert not Event.objects.filter(event_id="orphan").exists()
-    assert not PendingRollup.objects.filter(event_id="orphan").exists()
+    assert not EventKey.objects.filter(event_id="refused").exists()
+    assert not Event.objects.filter(event_id="refused").exists()
+    assert not PendingRollup.objects.filter(event_id="refused").exists()
     # The connection is usable again for the next request.
     assert events_ingest(organization_id=org.pk, items=[event("next")]).new_event_ids == {"next"}

@@ -50,11 +50,13 @@ def test_global_drain_touches_one_organization_per_statement(
         assert snapshot_daily(organization.pk) == recompute_daily(organization.pk)
 
 
-def test_deleting_an_organization_deletes_its_sessions_only(
+def test_deleting_an_organization_deletes_its_events_and_sessions_only(
     org: Organization, other_org: Organization
 ) -> None:
-    """Session.organization has no foreign key in the database (the rollup's speed): Django's
-    cascade is what removes an organization's sessions, and it must not touch another's."""
+    """Event.organization and Session.organization have no foreign key in the database (ingest
+    and rollup speed): Django's cascade is what removes an organization's events and sessions,
+    and it must not touch another's."""
+    from ingestion.models import Event
     from sessions.models import Session
 
     for organization in (org, other_org):
@@ -66,6 +68,9 @@ def test_deleting_an_organization_deletes_its_sessions_only(
     kept = snapshot(other_org.pk)
     deleted_id = org.pk  # delete() sets org.pk to None
     assert Session.objects.filter(organization_id=deleted_id).count() == 3
+    assert Event.objects.filter(organization_id=deleted_id).count() == 3
     org.delete()
     assert Session.objects.filter(organization_id=deleted_id).count() == 0
+    assert Event.objects.filter(organization_id=deleted_id).count() == 0
+    assert Event.objects.filter(organization_id=other_org.pk).count() == 3
     assert snapshot(other_org.pk) == kept == recompute(other_org.pk)
