@@ -93,8 +93,7 @@ SELECT event_id FROM inserted
     row = "(" + ", ".join(["%s"] * (len(store.EVENT_COLUMNS) + 2)) + ")"
     single = build(f"VALUES {row}")
     batch = build(
-        f"SELECT %(org)s, %(received_at)s, {store._STAGED_COLUMNS} FROM ingest_staging b "
-        "ORDER BY ord"
+        f"SELECT %(org)s, %(received_at)s, {store._COLUMN_LIST} FROM ingest_staging ORDER BY ord"
     )
     return single, batch
 
@@ -153,8 +152,7 @@ def insert_batches(
         for rows in batches:
             rows = sorted(rows, key=lambda row: str(row[0]))
             cur.execute(store._STAGING_DDL)
-            with cur.copy(store.STAGING_COPY) as copy:
-                copy.set_types(store.STAGING_TYPES)
+            with cur.copy(f"COPY ingest_staging (ord, {store._COLUMN_LIST}) FROM STDIN") as copy:
                 for ordinal, row in enumerate(rows):
                     copy.write_row((ordinal, *row))
             cur.execute(statement, {"org": org_id, "received_at": datetime.now(UTC)})
