@@ -5,13 +5,16 @@ aggregates exactly (every event costs 0.0000015 USD, so the total must be 1.5 US
 
 The events are generated in SQL straight into ingestion_event + ingestion_pendingrollup (as
 ingestion leaves them, in arrival order); only sessions.services.session_rollup_drain() is
-timed, in this process, the way the Celery task calls it. Then the aggregates are checked
-against the events. Last, the same events are made pending again and drained by two
-concurrent drains (what two Celery worker processes do), and checked again.
+timed, in this process, the way the Celery task calls it. Three timed drains: the events as
+loaded, then twice more made pending again; the figure is their median, and the aggregates
+are checked against the events after the first and the last. Then the same events are made
+pending again and drained by two concurrent drains (what two Celery worker processes do), and
+checked again.
 """
 
 import argparse
 import random
+import statistics
 import sys
 import threading
 import time
@@ -26,6 +29,7 @@ from bench import common
 COST_NANOS = 1500  # 0.0000015 USD
 TARGET_EVENTS_PER_S = 100_000
 SAMPLE_SESSIONS = 300
+TIMED_DRAINS = 3
 
 
 def recompute(events: list[tuple[Any, ...]]) -> dict[str, Any]:
@@ -244,8 +248,28 @@ def main() -> int:
     from django.conf import settings
 
     chunk = settings.ROLLUP_CHUNK_SIZE
-    stats, elapsed, db_cpu = drain(org_id)
-    rate = stats.events / elapsed
+    # The target figure is the median of TIMED_DRAINS drains: the first of the events as
+    # loaded, then the same events made pending again. One drain is one sample of a machine
+    # whose speed moves by a third from one minute to the next (docs/performance.md); every
+    # drain is printed.
+    runs: list[tuple[Any, float, float | None]] = []
+    summary = common.Summary()
+    exact = True
+    for number in range(1, TIMED_DRAINS + 1):
+        if number > 1:
+            with common.connect() as conn:
+                common.requeue_pending(conn)
+                conn.execute("TRUNCATE costs_daily, costs_daily_tags")
+        stats, elapsed, db_cpu = drain(org_id)
+        runs.append((stats, elapsed, db_cpu))
+        if number in (1, TIMED_DRAINS):
+            # Exact after the drain of the events as loaded and after a re-queued one.
+            print()
+            exact = (
+                verify(org_id, args.events, args.sessions, summary, f"_drain_{number}") and exact
+            )
+    rates = [stats.events / elapsed for stats, elapsed, _ in runs]
+    rate = statistics.median(rates)
     print()
     common.print_table(
         [
@@ -256,27 +280,27 @@ def main() -> int:
             "seconds",
             "events/s",
             "db backend CPU s",
+            "events per db CPU s",
         ],
         [
             [
-                "as shipped, arrival order",
+                "drain 1, as loaded (arrival order)"
+                if index == 0
+                else f"drain {index + 1}, re-queued",
                 f"{stats.events:,}",
                 f"{stats.sessions:,}",
                 f"{stats.chunks} x {chunk:,}",
                 f"{elapsed:.2f}",
-                f"{rate:,.0f}",
+                f"{stats.events / elapsed:,.0f}",
                 "n/a" if db_cpu is None else f"{db_cpu:.2f}",
+                "n/a" if not db_cpu else f"{stats.events / db_cpu:,.0f}",
             ]
+            for index, (stats, elapsed, db_cpu) in enumerate(runs)
         ],
     )
-    if db_cpu:
-        # Extra figure, not the target: the rate the drain's own database CPU time allows.
-        print(f"events per database-backend CPU second: {stats.events / db_cpu:,.0f}")
+    print(f"median of the {TIMED_DRAINS} drains: {rate:,.0f} events/s")
     print()
-    summary = common.Summary()
     summary.add("rollup_events_per_s", rate, ">=", TARGET_EVENTS_PER_S, fmt=",.0f")
-    exact = verify(org_id, args.events, args.sessions, summary)
-    print()
 
     # Scale-out on this machine: the same events made pending again, drained by two
     # concurrent workers; the aggregates must come out exactly the same.
