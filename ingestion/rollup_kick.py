@@ -3,9 +3,14 @@
 Scheduling a rollup is a Redis `SET NX` (sessions.scheduling) after every ingest that queued
 work: a round trip per request, paid while the client waits. Here the committing thread only
 notes the organization; one thread per process makes the calls, and every organization noted
-while it was busy is scheduled once on its next pass. Nothing is delayed: the thread starts at
-once, and a lost call (the process exits first) is what the beat sweep already covers, as
-for a Redis outage.
+while it was busy is scheduled once on its next pass. A lost call (the process exits first) is
+what the beat sweep already covers, as for a Redis outage.
+
+Passes are at least PASS_INTERVAL_SECONDS apart. A kick after a quiet spell goes out at once;
+under load the organizations noted during the interval wait for its end (at most that long),
+and go out together. Without the interval the thread woke for nearly every request and made
+its Redis call each time, which measured 200 us of CPU per single-event request, a third of
+the request (docs/performance.md, round 6).
 
 The embedded in-process rollup (ROLLUP_IN_PROCESS) keeps running in the request, where its
 callers expect it.
@@ -14,6 +19,7 @@ callers expect it.
 import logging
 import os
 import threading
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +27,10 @@ from django.db import transaction
 from sessions.scheduling import rollup_schedule, rollup_schedule_on_commit
 
 logger = logging.getLogger(__name__)
+
+# The least time between two passes: a rollup is scheduled at most this much later than its
+# ingest committed (the freshness target is 2 s).
+PASS_INTERVAL_SECONDS = 0.05
 
 
 class _Kicker:
@@ -53,6 +63,7 @@ class _Kicker:
                     logger.exception(
                         "scheduling the rollup of organization %s failed", organization_id
                     )
+            time.sleep(PASS_INTERVAL_SECONDS)  # what is noted meanwhile goes in the next pass
 
 
 _kicker = _Kicker()
