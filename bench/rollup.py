@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common
+from bench import common, rollup_baseline
 
 COST_NANOS = 1500  # 0.0000015 USD
 TARGET_EVENTS_PER_S = 100_000
@@ -219,6 +219,14 @@ def concurrent_drains(org_id: int, workers: int) -> tuple[int, float]:
     return sum(totals), time.perf_counter() - started
 
 
+def requeue() -> None:
+    """The same events pending again, every aggregate forgotten."""
+    with common.connect() as conn:
+        common.requeue_pending(conn)
+        conn.execute("TRUNCATE costs_daily, costs_daily_tags")
+        conn.execute(f"TRUNCATE {rollup_baseline.SESSIONS_COPY}, {rollup_baseline.DAILY_COPY}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -251,15 +259,18 @@ def main() -> int:
     # The target figure is the median of TIMED_DRAINS drains: the first of the events as
     # loaded, then the same events made pending again. One drain is one sample of a machine
     # whose speed moves by a third from one minute to the next (docs/performance.md); every
-    # drain is printed.
+    # drain is printed. After each, the baseline folds the same events (rollup_baseline.py),
+    # so the two are measured side by side.
     runs: list[tuple[Any, float, float | None]] = []
+    baseline_runs: list[tuple[int, float, float | None]] = []
     summary = common.Summary()
     exact = True
+    baseline_exact = True
+    with common.connect() as conn:
+        rollup_baseline.prepare(conn)
     for number in range(1, TIMED_DRAINS + 1):
         if number > 1:
-            with common.connect() as conn:
-                common.requeue_pending(conn)
-                conn.execute("TRUNCATE costs_daily, costs_daily_tags")
+            requeue()
         stats, elapsed, db_cpu = drain(org_id)
         runs.append((stats, elapsed, db_cpu))
         if number in (1, TIMED_DRAINS):
@@ -268,12 +279,21 @@ def main() -> int:
             exact = (
                 verify(org_id, args.events, args.sessions, summary, f"_drain_{number}") and exact
             )
-    rates = [stats.events / elapsed for stats, elapsed, _ in runs]
-    rate = statistics.median(rates)
+        requeue()
+        with common.connect() as conn:
+            baseline_runs.append(rollup_baseline.drain(conn, org_id, chunk, backend_cpu_seconds))
+            folded = rollup_baseline.totals(conn)
+        cost = args.events * COST_NANOS
+        expected = (args.sessions, args.events, cost, args.events, cost)
+        if folded != expected:
+            print(f"baseline fold {number} folded {folded}, expected {expected}")
+            baseline_exact = False
+    rate = statistics.median(stats.events / elapsed for stats, elapsed, _ in runs)
+    baseline_rate = statistics.median(events / elapsed for events, elapsed, _ in baseline_runs)
     print()
     common.print_table(
         [
-            "session_rollup_drain()",
+            "drain",
             "events",
             "session upserts",
             "chunks",
@@ -283,30 +303,55 @@ def main() -> int:
             "events per db CPU s",
         ],
         [
-            [
-                "drain 1, as loaded (arrival order)"
-                if index == 0
-                else f"drain {index + 1}, re-queued",
-                f"{stats.events:,}",
-                f"{stats.sessions:,}",
-                f"{stats.chunks} x {chunk:,}",
-                f"{elapsed:.2f}",
-                f"{stats.events / elapsed:,.0f}",
-                "n/a" if db_cpu is None else f"{db_cpu:.2f}",
-                "n/a" if not db_cpu else f"{stats.events / db_cpu:,.0f}",
-            ]
-            for index, (stats, elapsed, db_cpu) in enumerate(runs)
+            row
+            for number, ((stats, elapsed, db_cpu), (b_events, b_elapsed, b_cpu)) in enumerate(
+                zip(runs, baseline_runs, strict=True), start=1
+            )
+            for row in (
+                [
+                    f"{number}. session_rollup_drain(), "
+                    + ("as loaded" if number == 1 else "re-queued"),
+                    f"{stats.events:,}",
+                    f"{stats.sessions:,}",
+                    f"{stats.chunks} x {chunk:,}",
+                    f"{elapsed:.2f}",
+                    f"{stats.events / elapsed:,.0f}",
+                    "n/a" if db_cpu is None else f"{db_cpu:.2f}",
+                    "n/a" if not db_cpu else f"{stats.events / db_cpu:,.0f}",
+                ],
+                [
+                    f"{number}. baseline: sums-only fold by hand, re-queued",
+                    f"{b_events:,}",
+                    "",
+                    "",
+                    f"{b_elapsed:.2f}",
+                    f"{b_events / b_elapsed:,.0f}",
+                    "n/a" if b_cpu is None else f"{b_cpu:.2f}",
+                    "n/a" if not b_cpu else f"{b_events / b_cpu:,.0f}",
+                ],
+            )
         ],
     )
-    print(f"median of the {TIMED_DRAINS} drains: {rate:,.0f} events/s")
+    print(
+        f"medians of {TIMED_DRAINS}: session_rollup_drain() {rate:,.0f} events/s, "
+        f"baseline {baseline_rate:,.0f} events/s"
+    )
     print()
     summary.add("rollup_events_per_s", rate, ">=", TARGET_EVENTS_PER_S, fmt=",.0f")
+    summary.lines.append(
+        f"rollup_baseline_exact: {'sums match the events' if baseline_exact else 'MISMATCH'} "
+        f"({TIMED_DRAINS} folds) target: exact {'ok' if baseline_exact else 'FAILED'}"
+    )
+    exact = exact and baseline_exact
+    # Context, not a target: the share of the drain's speed the product's fold rules keep.
+    summary.lines.append(
+        f"rollup_vs_sums_only_fold: {rate / baseline_rate:.2f} ({rate:,.0f} vs "
+        f"{baseline_rate:,.0f} events/s, medians) target: none (context for the line above)"
+    )
 
     # Scale-out on this machine: the same events made pending again, drained by two
     # concurrent workers; the aggregates must come out exactly the same.
-    with common.connect() as conn:
-        common.requeue_pending(conn)
-        conn.execute("TRUNCATE costs_daily, costs_daily_tags")
+    requeue()
     events, elapsed = concurrent_drains(org_id, 2)
     concurrent_rate = events / elapsed
     common.print_table(
