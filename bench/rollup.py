@@ -219,6 +219,55 @@ def concurrent_drains(org_id: int, workers: int) -> tuple[int, float]:
     return sum(totals), time.perf_counter() - started
 
 
+def print_drains(
+    runs: list[tuple[Any, float, float | None]],
+    baseline_runs: list[tuple[int, float, float | None]],
+    chunk: int,
+) -> None:
+    """One row per timed drain and one per baseline fold, in the order they ran."""
+    common.print_table(
+        [
+            "drain",
+            "events",
+            "session upserts",
+            "chunks",
+            "seconds",
+            "events/s",
+            "db backend CPU s",
+            "events per db CPU s",
+        ],
+        [
+            row
+            for number, ((stats, elapsed, db_cpu), (b_events, b_elapsed, b_cpu)) in enumerate(
+                zip(runs, baseline_runs, strict=True), start=1
+            )
+            for row in (
+                [
+                    f"{number}. session_rollup_drain(), "
+                    + ("as loaded" if number == 1 else "re-queued"),
+                    f"{stats.events:,}",
+                    f"{stats.sessions:,}",
+                    f"{stats.chunks} x {chunk:,}",
+                    f"{elapsed:.2f}",
+                    f"{stats.events / elapsed:,.0f}",
+                    "n/a" if db_cpu is None else f"{db_cpu:.2f}",
+                    "n/a" if not db_cpu else f"{stats.events / db_cpu:,.0f}",
+                ],
+                [
+                    f"{number}. baseline: sums-only fold by hand, re-queued",
+                    f"{b_events:,}",
+                    "",
+                    "",
+                    f"{b_elapsed:.2f}",
+                    f"{b_events / b_elapsed:,.0f}",
+                    "n/a" if b_cpu is None else f"{b_cpu:.2f}",
+                    "n/a" if not b_cpu else f"{b_events / b_cpu:,.0f}",
+                ],
+            )
+        ],
+    )
+
+
 def requeue() -> None:
     """The same events pending again, every aggregate forgotten."""
     with common.connect() as conn:
@@ -291,47 +340,7 @@ def main() -> int:
     rate = statistics.median(stats.events / elapsed for stats, elapsed, _ in runs)
     baseline_rate = statistics.median(events / elapsed for events, elapsed, _ in baseline_runs)
     print()
-    common.print_table(
-        [
-            "drain",
-            "events",
-            "session upserts",
-            "chunks",
-            "seconds",
-            "events/s",
-            "db backend CPU s",
-            "events per db CPU s",
-        ],
-        [
-            row
-            for number, ((stats, elapsed, db_cpu), (b_events, b_elapsed, b_cpu)) in enumerate(
-                zip(runs, baseline_runs, strict=True), start=1
-            )
-            for row in (
-                [
-                    f"{number}. session_rollup_drain(), "
-                    + ("as loaded" if number == 1 else "re-queued"),
-                    f"{stats.events:,}",
-                    f"{stats.sessions:,}",
-                    f"{stats.chunks} x {chunk:,}",
-                    f"{elapsed:.2f}",
-                    f"{stats.events / elapsed:,.0f}",
-                    "n/a" if db_cpu is None else f"{db_cpu:.2f}",
-                    "n/a" if not db_cpu else f"{stats.events / db_cpu:,.0f}",
-                ],
-                [
-                    f"{number}. baseline: sums-only fold by hand, re-queued",
-                    f"{b_events:,}",
-                    "",
-                    "",
-                    f"{b_elapsed:.2f}",
-                    f"{b_events / b_elapsed:,.0f}",
-                    "n/a" if b_cpu is None else f"{b_cpu:.2f}",
-                    "n/a" if not b_cpu else f"{b_events / b_cpu:,.0f}",
-                ],
-            )
-        ],
-    )
+    print_drains(runs, baseline_runs, chunk)
     print(
         f"medians of {TIMED_DRAINS}: session_rollup_drain() {rate:,.0f} events/s, "
         f"baseline {baseline_rate:,.0f} events/s"
