@@ -2,10 +2,10 @@
 only the sums, timed the same way as the product's drain.
 
 Per chunk it claims and deletes pending rows exactly as the product does (the same order,
-`FOR UPDATE SKIP LOCKED`, the same chunk size and work_mem), then upserts, per session and per
-(UTC day, entity, model, provider), the call and error counts, cost, token sums and first and
-last seen, into copies of the sessions and daily cost tables (same columns, indexes and
-storage parameters). What it leaves out is what the product's fold adds on top: the earliest
+`FOR UPDATE SKIP LOCKED`, the same claim cursor, chunk size and work_mem), then upserts, per
+session and per (UTC day, entity, model, provider), the call and error counts, cost, token sums
+and first and last seen, into copies of the sessions and daily cost tables (same columns,
+indexes and storage parameters). What it leaves out is what the product's fold adds on top: the earliest
 event's entity and tags with their ranks, the models list, the daily tag table, and sums that
 saturate instead of failing. The ratio of the two says how much of the drain's time is those
 rules, on whatever machine the bench runs.
@@ -25,10 +25,22 @@ _CHUNK = f"""
 WITH claimed AS (
     DELETE FROM ingestion_pendingrollup
     WHERE organization_id = %(org)s AND ctid = ANY(ARRAY(
-        SELECT ctid FROM ingestion_pendingrollup
-        WHERE organization_id = %(org)s AND id <= %(up_to)s
-        ORDER BY organization_id, session_id, id LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
+        SELECT ctid FROM (
+            SELECT ctid FROM (
+                SELECT ctid FROM ingestion_pendingrollup
+                WHERE organization_id = %(org)s AND id <= %(up_to)s AND NOT %(sessions_done)s
+                  AND (%(after)s::text IS NULL OR session_id >= %(after)s::text)
+                ORDER BY organization_id, session_id, id LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED
+            ) with_session
+            UNION ALL
+            SELECT ctid FROM (
+                SELECT ctid FROM ingestion_pendingrollup
+                WHERE organization_id = %(org)s AND id <= %(up_to)s AND session_id IS NULL
+                ORDER BY organization_id, session_id, id LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED
+            ) sessionless
+        ) claim LIMIT %(limit)s
     ))
     RETURNING session_id, timestamp, model, provider, is_error, entity_type, entity_id,
               cost_nanos, {", ".join(_TOKENS)}
@@ -67,7 +79,8 @@ WITH claimed AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM claimed), (SELECT count(*) FROM per_session),
-       (SELECT count(*) FROM per_day)
+       (SELECT count(*) FROM per_day), (SELECT max(session_id) FROM claimed),
+       (SELECT coalesce(bool_or(session_id IS NULL), false) FROM claimed)
 """
 
 
@@ -97,7 +110,13 @@ def drain(
         "SELECT coalesce(max(id), 0) FROM ingestion_pendingrollup WHERE organization_id = %s",
         (org_id,),
     ).fetchone()
-    params = {"org": org_id, "limit": chunk, "up_to": row[0] if row else 0}
+    params = {
+        "org": org_id,
+        "limit": chunk,
+        "up_to": row[0] if row else 0,
+        "after": None,
+        "sessions_done": False,
+    }
     pid = conn.info.backend_pid
     cpu_before = cpu_seconds(pid)
     events = 0
@@ -106,10 +125,15 @@ def drain(
         with conn.transaction():
             conn.execute("SET LOCAL work_mem = '32MB'")
             counts = conn.execute(_CHUNK, params).fetchone()
-        claimed = counts[0] if counts else 0
+        assert counts is not None
+        claimed, _sessions, _days, last_session, reached_sessionless = counts
         if not claimed:
             break
         events += claimed
+        # The product's claim cursor (sessions/rollup/cursor.py), kept the same way.
+        if last_session is not None:
+            params["after"] = last_session
+        params["sessions_done"] = params["sessions_done"] or reached_sessionless
     elapsed = time.perf_counter() - started
     cpu_after = cpu_seconds(pid)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before

@@ -16,6 +16,7 @@ from django.db.models import Max
 from metrics.hooks import rollup_counted
 from sessions.models import PendingRollup
 from sessions.rollup import rollup_backend
+from sessions.rollup.cursor import START, ChunkResult, ClaimCursor
 from sessions.signals import rollup_committed
 
 logger = logging.getLogger(__name__)
@@ -44,26 +45,32 @@ def pending_organizations() -> list[int]:
 
 
 def session_rollup_chunk(
-    *, organization_id: int | None = None, limit: int | None = None, up_to: int | None = None
-) -> tuple[int, int]:
+    *,
+    organization_id: int | None = None,
+    limit: int | None = None,
+    up_to: int | None = None,
+    cursor: ClaimCursor = START,
+) -> ChunkResult:
     """Fold one chunk of the organization's rows pending up to `up_to` (default: all pending
-    now); without an organization, of the first organization with pending rows."""
+    now), claiming from `cursor` on; without an organization, of the first organization with
+    pending rows."""
     if organization_id is None:
         organizations = pending_organizations()
         if not organizations:
-            return 0, 0
+            return ChunkResult(0, 0, cursor)
         organization_id = organizations[0]
     with transaction.atomic():
-        claimed, sessions = rollup_backend().rollup_chunk(
+        result = rollup_backend().rollup_chunk(
             organization_id=organization_id,
             limit=limit or settings.ROLLUP_CHUNK_SIZE,
             up_to=up_to if up_to is not None else pending_high_water_mark(organization_id),
+            cursor=cursor,
         )
-    if claimed:
+    if result.claimed:
         rollup_committed.send(
-            sender=session_rollup_chunk, organization_id=organization_id, events=claimed
+            sender=session_rollup_chunk, organization_id=organization_id, events=result.claimed
         )
-    return claimed, sessions
+    return result
 
 
 def session_rollup_drain(
@@ -77,7 +84,8 @@ def session_rollup_drain(
     rows are theirs to finish, so an empty claim ends this drain. Rows that arrive during the
     drain wait for the next one (a task scheduled by their ingest, or the sweep): claims go in
     session order, and without the bound a steady stream of new rows for early sessions could
-    starve the late ones.
+    starve the late ones. Each claim resumes at the previous chunk's cursor
+    (sessions/rollup/cursor.py), so a long drain does not walk its own deleted rows again.
     """
     if organization_id is None:
         total = RollupStats()
@@ -91,16 +99,18 @@ def session_rollup_drain(
         return total
     stats = RollupStats()
     up_to = pending_high_water_mark(organization_id)
+    cursor = START
     while max_chunks is None or stats.chunks < max_chunks:
-        events, sessions = session_rollup_chunk(
-            organization_id=organization_id, limit=limit, up_to=up_to
+        result = session_rollup_chunk(
+            organization_id=organization_id, limit=limit, up_to=up_to, cursor=cursor
         )
-        if events == 0:
+        if result.claimed == 0:
             break
-        stats.events += events
-        stats.sessions += sessions
+        cursor = result.cursor
+        stats.events += result.claimed
+        stats.sessions += result.sessions
         stats.chunks += 1
-        rollup_counted(events=events, sessions=sessions)
+        rollup_counted(events=result.claimed, sessions=result.sessions)
     if stats.events:
         logger.info(
             "rollup events=%d sessions=%d chunks=%d org=%d",

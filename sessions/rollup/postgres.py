@@ -34,6 +34,7 @@ from django.db import connection
 
 from sessions.models import DailyCost, PendingRollup, Session
 from sessions.rollup import tag_daily
+from sessions.rollup.cursor import START, ChunkResult, ClaimCursor
 
 # An event's rank is one string that sorts like (timestamp, event_id), compared COLLATE "C":
 #   TIMESTAMP_WIDTH characters of UTC time (microseconds included), fixed width;
@@ -117,12 +118,27 @@ WITH claimed AS (
     -- RETURNING, not the claim, is what gets folded: a row the delete does not see (a version
     -- committed after this statement's snapshot) is neither folded nor deleted, and stays
     -- pending. Only the columns the folds read: no id, no rank yet.
+    -- The claim resumes at the drain's cursor (ClaimCursor): the rows with sessions at or after
+    -- it, then the sessionless rows (NULL sorts last in the index). Without it every claim
+    -- would walk the index entries of the rows this drain already deleted.
     DELETE FROM {queue}
     WHERE organization_id = %(org)s AND ctid = ANY(ARRAY(
-        SELECT ctid FROM {queue}
-        WHERE organization_id = %(org)s AND id <= %(up_to)s
-        ORDER BY organization_id, session_id, id LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
+        SELECT ctid FROM (
+            SELECT ctid FROM (
+                SELECT ctid FROM {queue}
+                WHERE organization_id = %(org)s AND id <= %(up_to)s AND NOT %(sessions_done)s
+                  AND (%(after)s::text IS NULL OR session_id >= %(after)s::text)
+                ORDER BY organization_id, session_id, id LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED
+            ) with_session
+            UNION ALL
+            SELECT ctid FROM (
+                SELECT ctid FROM {queue}
+                WHERE organization_id = %(org)s AND id <= %(up_to)s AND session_id IS NULL
+                ORDER BY organization_id, session_id, id LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED
+            ) sessionless
+        ) claim LIMIT %(limit)s
     ))
     RETURNING session_id, timestamp, event_id, model, provider, is_error, entity_type,
               entity_id, cost_nanos, input_tokens, output_tokens, cached_input_tokens, tags
@@ -254,7 +270,11 @@ WITH claimed AS (
     RETURNING 1
 )
 SELECT (SELECT coalesce(sum(calls), 0)::bigint FROM grouped), (SELECT count(*) FROM upserted),
-       (SELECT count(*) FROM daily)
+       (SELECT count(*) FROM daily),
+       -- The next claim's cursor: the last session claimed (in the index's collation), and
+       -- whether the claim reached the sessionless rows.
+       (SELECT max(session_id) FROM grouped),
+       (SELECT coalesce(bool_or(session_id IS NULL), false) FROM grouped)
 """
 
 
@@ -274,9 +294,27 @@ class PostgresRollup:
 
     vendor = "postgresql"
 
-    def rollup_chunk(self, *, organization_id: int, limit: int, up_to: int) -> tuple[int, int]:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL work_mem = '{CHUNK_WORK_MEM}'")
-            cursor.execute(_sql(), {"org": organization_id, "limit": limit, "up_to": up_to})
-            claimed, sessions, _days = cursor.fetchone()
-        return int(claimed), int(sessions)
+    def rollup_chunk(
+        self, *, organization_id: int, limit: int, up_to: int, cursor: ClaimCursor = START
+    ) -> ChunkResult:
+        params = {
+            "org": organization_id,
+            "limit": limit,
+            "up_to": up_to,
+            "after": cursor.after_session,
+            "sessions_done": cursor.sessions_done,
+        }
+        with connection.cursor() as db:
+            db.execute(f"SET LOCAL work_mem = '{CHUNK_WORK_MEM}'")
+            db.execute(_sql(), params)
+            claimed, sessions, _days, last_session, reached_sessionless = db.fetchone()
+        if not claimed:
+            return ChunkResult(0, 0, cursor)
+        return ChunkResult(
+            int(claimed),
+            int(sessions),
+            ClaimCursor(
+                after_session=last_session if last_session is not None else cursor.after_session,
+                sessions_done=cursor.sessions_done or bool(reached_sessionless),
+            ),
+        )

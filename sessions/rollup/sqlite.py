@@ -20,6 +20,7 @@ from django.utils import timezone
 from ingestion.models import Event
 from sessions.models import DailyCost, PendingRollup, Session
 from sessions.rollup import tag_daily
+from sessions.rollup.cursor import START, ChunkResult, ClaimCursor
 
 _FIRST = "ORDER BY x.timestamp, x.event_id"  # the rule of SPEC section 9, BINARY collation
 
@@ -128,28 +129,32 @@ class SqliteRollup:
 
     vendor = "sqlite"
 
-    def rollup_chunk(self, *, organization_id: int, limit: int, up_to: int) -> tuple[int, int]:
+    def rollup_chunk(
+        self, *, organization_id: int, limit: int, up_to: int, cursor: ClaimCursor = START
+    ) -> ChunkResult:
+        """Claims from the queue's start and returns the cursor as given: SQLite removes deleted
+        rows from its b-trees at once, so there are no dead entries to walk past."""
         queue = PendingRollup._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS temp.rollup_claimed")
-            cursor.execute(
+        with connection.cursor() as db:
+            db.execute("DROP TABLE IF EXISTS temp.rollup_claimed")
+            db.execute(
                 "CREATE TEMP TABLE rollup_claimed AS "
                 f"SELECT id, organization_id, session_id, date(timestamp) AS day FROM {queue} "
                 "WHERE organization_id = %s AND id <= %s "
                 "ORDER BY organization_id, session_id, id LIMIT %s",
                 [organization_id, up_to, limit],
             )
-            cursor.execute("SELECT count(*) FROM rollup_claimed")
-            (claimed,) = cursor.fetchone()
+            db.execute("SELECT count(*) FROM rollup_claimed")
+            (claimed,) = db.fetchone()
             if not claimed:
-                return 0, 0
+                return ChunkResult(0, 0, cursor)
             create_touched_tables(
-                cursor,
+                db,
                 "SELECT DISTINCT organization_id, session_id FROM rollup_claimed "
                 "WHERE session_id IS NOT NULL",
                 "SELECT DISTINCT organization_id, day FROM rollup_claimed",
                 [],
             )
-            cursor.execute(f"DELETE FROM {queue} WHERE id IN (SELECT id FROM rollup_claimed)")
-            touched = recompute_touched(cursor)
-        return int(claimed), touched
+            db.execute(f"DELETE FROM {queue} WHERE id IN (SELECT id FROM rollup_claimed)")
+            touched = recompute_touched(db)
+        return ChunkResult(int(claimed), touched, cursor)

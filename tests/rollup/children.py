@@ -29,7 +29,7 @@ def hold_one_chunk(organization_id: int, limit: int) -> None:
     from sessions.rollup import rollup_backend
 
     with transaction.atomic():
-        claimed, sessions = rollup_backend().rollup_chunk(
+        claimed, sessions, _cursor = rollup_backend().rollup_chunk(
             organization_id=organization_id, limit=limit, up_to=2**62
         )
         print(f"claimed {claimed} {sessions}", flush=True)
@@ -42,7 +42,7 @@ def hold_then_commit(organization_id: int, limit: int) -> None:
     from sessions.rollup import rollup_backend
 
     with transaction.atomic():
-        claimed, sessions = rollup_backend().rollup_chunk(
+        claimed, sessions, _cursor = rollup_backend().rollup_chunk(
             organization_id=organization_id, limit=limit, up_to=2**62
         )
         print(f"claimed {claimed} {sessions}", flush=True)
